@@ -1,0 +1,1 @@
+"""Postroom: a self-hosted shared inbox that turns company mail into CRM work."""

@@ -1,0 +1,1 @@
+"""Users, departments, roles, API tokens and the audit log."""

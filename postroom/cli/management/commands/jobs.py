@@ -1,0 +1,63 @@
+import logging
+import threading
+
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import close_old_connections
+
+from postroom import jobs
+from postroom.outbound.jobs import recover_outbox
+
+logger = logging.getLogger(__name__)
+
+# Seconds between housekeeping rounds: jobs lost with a dead worker are re-queued.
+HOUSEKEEPING_EVERY = 60.0
+
+
+def _housekeeping(stop: threading.Event) -> None:
+    """Periodic, idempotent jobs; several runners doing this at once is harmless."""
+    while not stop.wait(HOUSEKEEPING_EVERY):
+        close_old_connections()
+        try:
+            recover_outbox.enqueue()
+        except Exception:  # noqa: BLE001 - the next round tries again; never kill the runner
+            logger.exception("housekeeping failed")
+        finally:
+            close_old_connections()
+
+
+class Command(BaseCommand):
+    help = "Run the job runner: the embedded database queue, or Celery with a broker."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--concurrency", type=int, default=2, help="Celery only")
+
+    def handle(self, *args, concurrency, **options):
+        stop = threading.Event()
+        threading.Thread(target=_housekeeping, args=(stop,), daemon=True).start()
+        try:
+            self.run_jobs(concurrency)
+        finally:
+            stop.set()
+
+    def run_jobs(self, concurrency: int) -> None:
+        if jobs.uses_celery():
+            from django_tasks import DEFAULT_TASK_QUEUE_NAME
+
+            from postroom.jobs.celery_app import app
+            from postroom.jobs.celery_backend import celery_queue
+
+            app.worker_main(
+                [
+                    "worker",
+                    "--loglevel=INFO",
+                    f"--concurrency={concurrency}",
+                    f"--queues={celery_queue(DEFAULT_TASK_QUEUE_NAME)}",
+                    "--without-gossip",
+                    "--without-mingle",
+                ]
+            )
+        else:
+            # A short poll interval: the job runner is the step between a fetched
+            # email and the CRM, and users wait on it.
+            call_command("db_worker", interval=0.05, verbosity=1)

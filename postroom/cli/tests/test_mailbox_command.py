@@ -1,0 +1,89 @@
+"""`postroom mailbox add` logs in before it saves, against a real Dovecot."""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from postroom.mailboxes.models import Mailbox
+from postroom.testing.dovecot import free_port
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def add_args(dovecot, mail_user, monkeypatch):
+    monkeypatch.setenv("MAILBOX_PASSWORD", mail_user.password)
+    return [
+        "mailbox", "add", mail_user.address, "--name", "Sales",
+        "--imap-host", dovecot.host, "--imap-port", str(dovecot.imap_port),
+        "--imap-security", "none", "--username", mail_user.username,
+        "--password-env", "MAILBOX_PASSWORD",
+    ]  # fmt: skip
+
+
+def test_it_adds_a_mailbox_after_logging_in(add_args, mail_user, capsys):
+    call_command(*add_args, "--crm-rule", "smart:Support Request")
+    mailbox = Mailbox.objects.get()
+    assert mailbox.crm_rule_label == "smart:support-request"  # the type's slug
+    assert mailbox.get_password() == mail_user.password
+    assert mail_user.password not in mailbox.password_encrypted
+    assert "login verified" in capsys.readouterr().out
+
+
+def test_it_refuses_a_smart_rule_naming_no_smart_type(add_args):
+    with pytest.raises(CommandError, match="no smart type 'Complaints'"):
+        call_command(*add_args, "--crm-rule", "smart:Complaints")
+    assert not Mailbox.objects.exists()
+
+
+def test_it_saves_nothing_on_a_wrong_password(add_args, monkeypatch):
+    monkeypatch.setenv("MAILBOX_PASSWORD", "not-the-password")
+    with pytest.raises(CommandError, match="not saved: .*refused the login") as error:
+        call_command(*add_args)
+    assert "not-the-password" not in str(error.value)
+    assert not Mailbox.objects.exists()
+
+
+def test_it_saves_nothing_when_the_host_is_unreachable(add_args):
+    add_args[add_args.index("--imap-port") + 1] = str(free_port())
+    with pytest.raises(CommandError, match="cannot connect"):
+        call_command(*add_args)
+    assert not Mailbox.objects.exists()
+
+
+def test_it_saves_nothing_when_tls_fails(add_args):
+    # Dovecot listens in plain text here: a TLS handshake with it must fail, loudly.
+    add_args[add_args.index("--imap-security") + 1] = "ssl"
+    with pytest.raises(CommandError, match="TLS"):
+        call_command(*add_args)
+    assert not Mailbox.objects.exists()
+
+
+def test_it_refuses_an_unset_password_variable(add_args, monkeypatch):
+    monkeypatch.delenv("MAILBOX_PASSWORD")
+    with pytest.raises(CommandError, match="MAILBOX_PASSWORD is empty or unset"):
+        call_command(*add_args)
+
+
+def test_it_lists_mailboxes(add_args, mail_user, capsys):
+    call_command(*add_args)
+    call_command("mailbox", "list")
+    assert mail_user.address in capsys.readouterr().out
+
+
+def test_it_adds_a_mailbox_fed_by_the_ingress_alone(capsys):
+    call_command("mailbox", "add", "info@acme.test", "--name", "Info", "--ingress-only")
+    mailbox = Mailbox.objects.get()
+    assert not mailbox.has_imap and not mailbox.folders.exists()
+    assert "fed by SMTP to 127.0.0.1:2525" in capsys.readouterr().out
+    call_command("sync", "info@acme.test", "--once", "--no-jobs")
+    assert "no IMAP server, fed by the ingress only" in capsys.readouterr().out
+
+
+def test_it_asks_for_the_imap_settings_unless_ingress_only():
+    with pytest.raises(CommandError, match="missing --imap-host, --imap-port"):
+        call_command("mailbox", "add", "info@acme.test", "--name", "Info")
+
+
+def test_it_sets_the_mailbox_poll_interval(add_args):
+    call_command(*add_args, "--poll-interval", "300")
+    assert Mailbox.objects.get().poll_interval == 300

@@ -1,0 +1,1 @@
+"""Contacts, companies, leads, deals, activities, tasks and the timeline."""

@@ -1,0 +1,500 @@
+"""CRM capture: put an email on the right CRM items, by the mailbox's rule.
+
+For an incoming email, in order:
+1. Never in the CRM: machine mail (auto-replies, lists, bounces) and mail between the
+   organisation's own people (its users, mailboxes and POSTROOM_INTERNAL_DOMAINS).
+   Spam never gets here (the pipeline captures only copies outside the spam folder).
+2. Known sender (any email of a contact, or an open lead's): bound to the contact, its
+   company and its target item — the newest open deal, or for a smart rule the newest
+   open item of the mailbox's smart type. With "route to manager" on and a contact with
+   a responsible manager, the target is the newest open one that manager owns.
+   With no open target, contact-deal and smart rules create one (for the manager when
+   routing to them, else for the mailbox's responsible person); the lead and none
+   rules create nothing for a known person.
+3. Unknown sender from a known company's domain (not free mail), with the mailbox's
+   crm_join_company_domain on and a rule other than none: a new contact of that company,
+   then as 2.
+4. Unknown sender: the rule — a lead; a contact and an open deal; a contact and a smart
+   item of the mailbox's type in its first stage; or nothing.
+New items notify the mailbox's crm_notify users.
+
+Outgoing mail (from the organisation, or in the mailbox's Sent folder) is bound to the
+items of its external recipients (To, Cc) and to those of the email it answers; it
+never creates anything.
+"""
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from postroom.mail.models import Message
+from postroom.mailboxes.models import CrmRuleKind, Mailbox
+
+from . import actions
+from .models import (
+    Activity,
+    Contact,
+    ContactEmail,
+    Deal,
+    Lead,
+    Pipeline,
+    SmartItem,
+    SmartType,
+    Stage,
+    TimelineEntry,
+    normalise_email,
+)
+from .senders import Directory, external_recipients, machine_mail_reason, sent_by_us
+
+logger = logging.getLogger(__name__)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class CaptureResult:
+    """What capture did with one email, for logs, the CLI summary and tests."""
+
+    skipped: str = ""
+    direction: str = "in"
+    created: list[models.Model] = field(default_factory=list)
+    bound: list[models.Model] = field(default_factory=list)
+    notified: int = 0
+
+
+@dataclass
+class _Context:
+    """What capturing a batch of one mailbox's mail looks up once."""
+
+    mailbox: Mailbox
+    directory: Directory
+    sent: set[int]
+    smart_type: SmartType | None = None
+    smart_type_missing: bool = False
+    activities: dict[int, Activity] = field(default_factory=dict)  # by message id
+    # Open deals (or smart items of the mailbox's type) of the batch's known people, by
+    # contact id and, for those without a contact, by company id; newest last.
+    open_by_contact: dict[int, list] = field(default_factory=dict)  # by _key(contact)
+    open_by_company: dict[int, list] = field(default_factory=dict)
+    # Written in bulk by flush(), a few statements for the whole batch: new items (not
+    # saved yet: no pk until then), their emails, new activities with their items,
+    # bindings of existing activities to new items, "created" entries, notifications.
+    pending_new: list[models.Model] = field(default_factory=list)
+    pending_emails: list[ContactEmail] = field(default_factory=list)
+    pending_activities: list[tuple[Activity, list[models.Model]]] = field(default_factory=list)
+    pending_bindings: list[tuple[Activity, list[models.Model]]] = field(default_factory=list)
+    pending_created: list[tuple[models.Model, str]] = field(default_factory=list)
+    pending_notes: list[tuple[CaptureResult, Message]] = field(default_factory=list)
+    _cache: dict = field(default_factory=dict)
+
+    def new(self, item: models.Model) -> models.Model:
+        """An item to create at flush(); usable as a foreign key value until then."""
+        self.pending_new.append(item)
+        return item
+
+    def new_email(self, contact: Contact, address: str) -> None:
+        self.pending_emails.append(
+            ContactEmail(contact=contact, email=normalise_email(address), is_primary=True)
+        )
+
+    def notify(self, result: CaptureResult, message: Message) -> None:
+        if result.created:
+            self.pending_notes.append((result, message))
+
+    def bind(self, message: Message, direction: str, items: list[models.Model]):
+        """Put the email on the items; returns those it was not on before. A new activity
+        and its entries wait for flush()."""
+        items = _unique([i for i in items if i is not None])
+        existing = self.activities.get(message.pk)
+        if existing is not None:
+            saved = [i for i in items if i.pk is not None]
+            unsaved = [i for i in items if i.pk is None]  # new: surely not bound yet
+            if unsaved:
+                self.pending_bindings.append((existing, unsaved))
+            return actions.do_bind_activity_to(existing, saved) + unsaved
+        activity = Activity(
+            message=message,
+            kind=Activity.Kind.EMAIL,
+            direction=direction,
+            subject=message.subject,
+            occurred_at=message.sort_time,
+            responsible_id=items[0].responsible_id if items else None,
+        )
+        self.activities[message.pk] = activity
+        self.pending_activities.append((activity, items))
+        return items
+
+    def created(self, item: models.Model, text: str) -> None:
+        self.pending_created.append((item, text))
+
+    def flush(self) -> None:
+        """Write what the batch made: one INSERT per table, whatever the batch's size."""
+        # In the order of their foreign keys: contacts before their emails and deals.
+        for model in (Contact, Lead, Deal, SmartItem):
+            made = [i for i in self.pending_new if type(i) is model]
+            if made:
+                model.objects.bulk_create(made)
+        if self.pending_emails:
+            ContactEmail.objects.bulk_create(self.pending_emails)
+        if self.pending_activities:
+            Activity.objects.bulk_create([a for a, _ in self.pending_activities])
+        now = timezone.now()
+        entries = [
+            TimelineEntry(
+                content_type=ContentType.objects.get_for_model(item),
+                object_id=item.pk,
+                kind=TimelineEntry.Kind.CREATED,
+                text=text,
+                occurred_at=now,
+            )
+            for item, text in self.pending_created
+        ] + [
+            TimelineEntry(
+                content_type=ContentType.objects.get_for_model(item),
+                object_id=item.pk,
+                activity=activity,
+                kind=TimelineEntry.Kind.ACTIVITY,
+                occurred_at=activity.occurred_at,
+            )
+            for activity, items in self.pending_activities
+            for item in items
+        ]
+        TimelineEntry.objects.bulk_create(entries)
+        for activity, items in self.pending_bindings:
+            actions.do_bind_activity_to(activity, items)
+        for result, message in self.pending_notes:
+            result.notified = actions.notify_new_items(
+                self.mailbox, result.created, message, users=self.notify_users
+            )
+        self.pending_new, self.pending_emails, self.pending_created = [], [], []
+        self.pending_activities, self.pending_bindings, self.pending_notes = [], [], []
+
+    def _once(self, key: str, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self._once("pipeline", Pipeline.default)
+
+    @property
+    def deal_stage(self) -> Stage:
+        return self._once("deal_stage", self.pipeline.first_stage)
+
+    @property
+    def smart_stage(self) -> Stage | None:
+        return self._once("smart_stage", lambda: self.smart_type and self.smart_type.first_stage())
+
+    @property
+    def notify_users(self) -> list:
+        return self._once("notify", lambda: list(self.mailbox.crm_notify.all()))
+
+    @classmethod
+    def build(cls, messages: list[Message], mailbox: Mailbox) -> "_Context":
+        addresses = []
+        for message in messages:
+            addresses.append(message.from_address)
+            addresses.extend(message.to_addresses)
+            addresses.extend(message.cc_addresses)
+        context = cls(
+            mailbox=mailbox,
+            directory=Directory.lookup(addresses),
+            sent=sent_by_us([m.pk for m in messages], mailbox),
+        )
+        if mailbox.crm_rule == CrmRuleKind.SMART:
+            context.smart_type = actions.resolve_smart_type(mailbox.crm_smart_type)
+            context.smart_type_missing = context.smart_type is None
+        context.activities = {
+            a.message_id: a for a in Activity.objects.filter(message__in=[m.pk for m in messages])
+        }
+        context._read_open_targets()
+        return context
+
+    def _read_open_targets(self) -> None:
+        contacts = {c.pk for c in self.directory.contacts.values()}
+        companies = {c.company_id for c in self.directory.contacts.values() if c.company_id}
+        if not contacts:
+            return
+        if self.mailbox.crm_rule == CrmRuleKind.SMART:
+            if self.smart_type is None:
+                return
+            items = SmartItem.objects.open().filter(smart_type=self.smart_type)
+        else:
+            items = Deal.objects.open()
+        items = items.filter(
+            Q(contact__in=contacts) | Q(contact__isnull=True, company__in=companies)
+        ).order_by("created_at", "pk")
+        for item in items:
+            if item.contact_id:
+                self.open_by_contact.setdefault(item.contact_id, []).append(item)
+            else:
+                self.open_by_company.setdefault(item.company_id, []).append(item)
+
+    def open_targets(self, contact: Contact) -> list:
+        """The contact's open targets, newest first."""
+        found = self.open_by_contact.get(_key(contact), []) + self.open_by_company.get(
+            contact.company_id, []
+        )
+        # Items made in this batch (no pk yet) are the newest.
+        return sorted(
+            found, key=lambda i: (i.pk is None, i.created_at or _EPOCH, i.pk or 0), reverse=True
+        )
+
+
+def capture_message(message: Message, mailbox: Mailbox) -> CaptureResult:
+    """Capture one email (see the module's docstring); idempotent."""
+    return capture_messages([message], mailbox)[message.pk]
+
+
+def capture_messages(messages: Iterable[Message], mailbox: Mailbox) -> dict[int, CaptureResult]:
+    """Capture a batch of one mailbox's mail: senders resolved with one query per table.
+
+    Each email in its own transaction (savepoint), so that one failure costs one email.
+    """
+    messages = list(messages)
+    if not messages:
+        return {}
+    try:
+        # The whole batch in one transaction: the common case, and the cheap one.
+        with transaction.atomic():
+            context = _Context.build(messages, mailbox)
+            results = {message.pk: _capture(message, context) for message in messages}
+            context.flush()
+            return results
+    except Exception:
+        logger.warning("CRM capture of a batch failed; capturing its emails one by one")
+    # Something failed: all of it was rolled back; now each email in a savepoint of its
+    # own, so that one broken email costs only itself.
+    results: dict[int, CaptureResult] = {}
+    context = _Context.build(messages, mailbox)
+    for message in messages:
+        try:
+            with transaction.atomic():
+                results[message.pk] = _capture(message, context)
+                context.flush()
+        except Exception as exc:
+            logger.exception("CRM capture of message %s failed", message.pk)
+            results[message.pk] = CaptureResult(skipped=f"internal error: {exc!r}")
+            context = _Context.build(messages, mailbox)  # what it remembered was undone
+    return results
+
+
+def _capture(message: Message, ctx: _Context) -> CaptureResult:
+    if message.status != Message.Status.PARSED:
+        return CaptureResult(skipped=f"message is {message.status}")
+    if reason := machine_mail_reason(message):
+        # Answering or recording machine mail creates junk leads and mail loops.
+        return CaptureResult(skipped=reason)
+    if not message.from_address:
+        return CaptureResult(skipped="no sender address")
+    if message.pk in ctx.sent or ctx.directory.is_organisation(message.from_address):
+        return _capture_outgoing(message, ctx)
+    return _capture_incoming(message, ctx)
+
+
+# ---------------------------------------------------------------- outgoing
+
+
+def _capture_outgoing(message: Message, ctx: _Context) -> CaptureResult:
+    result = CaptureResult(direction="out")
+    recipients = external_recipients(message, ctx.directory)
+    if not recipients and ctx.directory.is_organisation(message.from_address):
+        result.skipped = "sent by the organisation to its own people: internal mail"
+        return result
+    targets: list[models.Model] = []
+    for address in recipients:
+        targets.extend(_items_of_person(address, ctx.directory, ctx.mailbox))
+    targets.extend(_items_of_thread(message))
+    targets = _unique(targets)
+    if not targets:
+        result.skipped = "sent by the organisation; none of its recipients is in the CRM"
+        return result
+    result.bound = ctx.bind(message, "out", targets)
+    return result
+
+
+def _items_of_thread(message: Message) -> list[models.Model]:
+    """Items the email it answers (In-Reply-To, References) is bound to."""
+    ids = [i for i in [message.in_reply_to, *message.references] if i]
+    if not ids:
+        return []
+    found = []
+    for activity in Activity.objects.filter(message__message_id__in=ids).prefetch_related(
+        "entries"
+    ):
+        found.extend(actions.items_of(activity))
+    return found
+
+
+# ---------------------------------------------------------------- incoming
+
+
+def _capture_incoming(message: Message, ctx: _Context) -> CaptureResult:
+    result = CaptureResult()
+    mailbox, directory = ctx.mailbox, ctx.directory
+    sender = message.from_address
+    contact = directory.contact(sender)
+    lead = directory.lead(sender)
+    if contact is None and lead is None:
+        company = directory.company_by_domain(sender)
+        joins = (
+            company is not None
+            and mailbox.crm_join_company_domain
+            and mailbox.crm_rule != CrmRuleKind.NONE
+        )
+        if joins:
+            manager = company.responsible if mailbox.crm_route_to_manager else None
+            contact = ctx.new(
+                Contact(
+                    name=(message.from_name or sender)[:300],
+                    company=company,
+                    responsible=manager
+                    or company.responsible
+                    or actions.default_responsible(mailbox),
+                    source_mailbox=mailbox,
+                )
+            )
+            ctx.new_email(contact, sender)
+            ctx.created(
+                contact, f"Joined {company} by the mail domain, from an email to {mailbox.address}"
+            )
+            directory.remember_contact(sender, contact)
+            result.created.append(contact)
+        else:
+            return _by_rule(message, ctx, result)
+    targets: list[models.Model] = []
+    if lead is not None:
+        targets.append(lead)
+    if contact is not None:
+        target = _target_for_contact(message, contact, ctx, result)
+        targets.extend([t for t in (target, contact, contact.company) if t is not None])
+    newly = ctx.bind(message, "in", targets)
+    result.bound = [t for t in newly if t not in result.created]
+    ctx.notify(result, message)
+    return result
+
+
+def _target_for_contact(
+    message: Message, contact: Contact, ctx: _Context, result: CaptureResult
+) -> models.Model | None:
+    """The open deal or smart item this known person's email belongs on, made if need be."""
+    mailbox = ctx.mailbox
+    manager_id = contact.responsible_id if mailbox.crm_route_to_manager else None
+    if mailbox.crm_rule == CrmRuleKind.SMART and ctx.smart_type is None:
+        return None
+    for candidate in ctx.open_targets(contact):
+        if manager_id is None or candidate.responsible_id == manager_id:
+            return candidate
+    if mailbox.crm_rule not in (CrmRuleKind.CONTACT_DEAL, CrmRuleKind.SMART):
+        return None
+    responsible = contact.responsible if manager_id else actions.default_responsible(mailbox)
+    made = _create_target(message, contact, ctx, responsible=responsible)
+    ctx.open_by_contact.setdefault(_key(contact), []).append(made)
+    result.created.append(made)
+    return made
+
+
+def _create_target(message: Message, contact: Contact, ctx: _Context, *, responsible):
+    title = (message.subject or f"Email from {message.from_address}")[:500]
+    if ctx.mailbox.crm_rule == CrmRuleKind.SMART:
+        made = SmartItem(
+            smart_type=ctx.smart_type, title=title, stage=ctx.smart_stage, contact=contact,
+            company=contact.company, responsible=responsible, source_mailbox=ctx.mailbox,
+        )  # fmt: skip
+    else:
+        made = Deal(
+            title=title, pipeline=ctx.pipeline, stage=ctx.deal_stage, contact=contact,
+            company=contact.company, responsible=responsible, source_mailbox=ctx.mailbox,
+        )  # fmt: skip
+    ctx.new(made)
+    ctx.created(made, f"Created from an email to {ctx.mailbox.address}")
+    return made
+
+
+def _by_rule(message: Message, ctx: _Context, result: CaptureResult) -> CaptureResult:
+    """An unknown sender: what the mailbox's rule says."""
+    mailbox = ctx.mailbox
+    rule = mailbox.crm_rule
+    if rule == CrmRuleKind.NONE:
+        result.skipped = "the mailbox's CRM rule is none"
+        return result
+    if rule == CrmRuleKind.SMART and ctx.smart_type is None:
+        result.skipped = (
+            f"the mailbox's smart type {mailbox.crm_smart_type!r} does not exist: create it or "
+            "change the mailbox's CRM rule"
+        )
+        logger.warning("message %s: %s", message.pk, result.skipped)
+        return result
+    responsible = actions.default_responsible(mailbox)
+    if rule == CrmRuleKind.LEAD:
+        lead = ctx.new(
+            Lead(
+                title=(message.subject or f"Email from {message.from_address}")[:500],
+                name=message.from_name[:300],
+                email=normalise_email(message.from_address),
+                responsible=responsible,
+                source_mailbox=mailbox,
+            )
+        )
+        ctx.created(lead, f"Created from an email to {mailbox.address}")
+        ctx.directory.remember_lead(message.from_address, lead)
+        result.created.append(lead)
+    else:
+        contact = ctx.new(
+            Contact(
+                name=(message.from_name or message.from_address)[:300],
+                responsible=responsible,
+                source_mailbox=mailbox,
+            )
+        )
+        ctx.new_email(contact, message.from_address)
+        ctx.created(contact, f"Created from an email to {mailbox.address}")
+        ctx.directory.remember_contact(message.from_address, contact)
+        target = _create_target(message, contact, ctx, responsible=responsible)
+        ctx.open_by_contact.setdefault(_key(contact), []).append(target)
+        result.created.extend([target, contact])
+    ctx.bind(message, "in", result.created)
+    ctx.notify(result, message)
+    return result
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _items_of_person(address: str, directory: Directory, mailbox: Mailbox | None = None):
+    """A person's items: their open lead, contact, company and open deals or smart items."""
+    found: list[models.Model] = []
+    if (lead := directory.lead(address)) is not None:
+        found.append(lead)
+    if (contact := directory.contact(address)) is not None:
+        found.append(contact)
+        if contact.company is not None:
+            found.append(contact.company)
+        found.extend(Deal.objects.open().filter(contact=contact).order_by("-created_at")[:1])
+        if mailbox is not None and mailbox.crm_rule == CrmRuleKind.SMART:
+            smart = SmartItem.objects.open().filter(
+                contact=contact, smart_type__slug=mailbox.crm_smart_type
+            )
+            found.extend(smart.order_by("-created_at")[:1])
+    return found
+
+
+def _key(item: models.Model) -> int:
+    """The pk, or for an item made in this batch and not saved yet, its identity."""
+    return item.pk if item.pk is not None else -id(item)
+
+
+def _unique(items: list[models.Model]) -> list[models.Model]:
+    return list({(type(i), _key(i)): i for i in items}.values())
+
+
+def known_items(address: str) -> list[models.Model]:
+    """CRM items that own mail to or from this address: its open lead, its contact with
+    the contact's company and newest open deal."""
+    return _items_of_person(address, Directory.lookup([address]))

@@ -1,0 +1,19 @@
+"""One interface for jobs: Django's Tasks API (the django-tasks backport).
+
+Code declares jobs with `@task` and calls `.enqueue()`; settings choose the runner:
+the database queue of django-tasks-db when embedded, Celery when
+POSTROOM_BROKER_URL names a Redis or RabbitMQ broker.
+"""
+
+from django.conf import settings
+from django.core.management import call_command
+
+
+def uses_celery() -> bool:
+    return bool(settings.BROKER_URL)
+
+
+def drain_embedded_queue() -> None:
+    """Run every job waiting in the embedded queue, then return (for `sync --once`)."""
+    if not uses_celery():
+        call_command("db_worker", batch=True, interval=0.05, startup_delay=False, verbosity=0)

@@ -1,0 +1,21 @@
+"""The Celery application, used only when POSTROOM_BROKER_URL is set.
+
+Start workers with `postroom jobs` (or `postroom worker`, which also syncs).
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postroom.settings")
+
+app = Celery("postroom")
+# Read lazily from Django's settings (CELERY_* names), so tests can override them.
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+@app.task(name="postroom.run_job")
+def run_job(task_path: str, args: list, kwargs: dict) -> None:
+    from django.utils.module_loading import import_string
+
+    import_string(task_path).call(*args, **kwargs)

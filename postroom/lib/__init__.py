@@ -1,0 +1,1 @@
+"""Small Django-free helpers, each with its own tests."""

@@ -1,0 +1,1 @@
+"""Message, MessageCopy, Conversation: parsing, deduplication, threading, quarantine."""

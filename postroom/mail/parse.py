@@ -1,0 +1,745 @@
+"""Pure functions that turn raw RFC 5322 bytes into what Postroom stores.
+
+No ORM here: these run on corpora in tests and benchmarks without a database.
+
+The MIME structure is read by the standard library's email package (policy.default):
+multipart trees, transfer encodings (quoted-printable, base64, uuencode), RFC 2231
+parameters (continued and encoded attachment names) and the choice of body parts. Text
+is decoded here, not by the library, because the library trusts declared charsets:
+`charsets.decode` reads what the bytes really are (see there). Headers are read from
+their raw values for the same reason and for speed: RFC 2047 encoded words are decoded
+by `decode_words`, raw 8-bit header bytes (RFC 6532 UTF-8, or some legacy charset) by
+`charsets`, and only the headers Postroom uses are looked at.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import mimetypes
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email import policy
+from email.errors import MissingHeaderBodySeparatorDefect
+from email.generator import BytesGenerator
+from email.message import Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+from io import BytesIO
+
+from . import charsets
+from .classify import Classification, Kind, classify
+
+
+class ParseError(Exception):
+    """The bytes are not an email we can read; the message is quarantined."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What is known from the headers alone, cheaply, before the full parse."""
+
+    message_id: str
+    identity: str
+    # SHA-256 of the headers every copy of the email shares and of its body: the identity
+    # of mail without a Message-ID, and the test for a Message-ID reused by another email.
+    content_hash: str = ""
+
+    @property
+    def reused_identity(self) -> str:
+        """The identity of this email when its Message-ID already names a different one."""
+        base = self.identity
+        if len(base) + 17 > 255:
+            base = f"mid#{hashlib.sha256(self.message_id.encode()).hexdigest()}"
+        return f"{base}#{self.content_hash[:16]}"
+
+
+@dataclass
+class ParsedAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str = ""
+    # Shown inside the HTML body (referenced there as cid:), not listed as a download.
+    is_inline: bool = False
+
+
+@dataclass
+class ParsedMessage:
+    subject: str = ""
+    from_name: str = ""
+    from_address: str = ""
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    date: datetime | None = None
+    in_reply_to: str = ""
+    references: list[str] = field(default_factory=list)
+    text: str = ""
+    html: str = ""
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+    kind: Kind = Kind.NORMAL
+    kind_reason: str = ""
+    bounced_message_id: str = ""
+    # Outlook's Thread-Index: the 22 bytes naming the conversation, as hex.
+    thread_index: str = ""
+
+
+_MSGID = re.compile(r"<([^<>\s]+)>")
+_IDENTITY_HEADERS = (b"from", b"to", b"cc", b"date", b"subject")
+
+
+def _ids(value: str | None) -> list[str]:
+    """Message-IDs in a header, without angle brackets; tolerant of missing brackets."""
+    if not value:
+        return []
+    found = _MSGID.findall(value)
+    if not found and value.strip() and " " not in value.strip():
+        found = [value.strip().strip("<>")]
+    return found
+
+
+# One pass over the header block finds every header the envelope needs. Matching after
+# a newline (the block is given one in front) lets the regex engine jump between lines.
+_ENVELOPE_HEADER = re.compile(
+    rb"\n(message-id|from|to|cc|date|subject)[ \t]*:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)",
+    re.I,
+)
+_MESSAGE_ID_HEADER = re.compile(
+    rb"\nmessage-id[ \t]*:[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.I
+)
+
+
+def _header_end(raw: bytes) -> tuple[int, int]:
+    """Where the header block ends and the body starts (bytes.find: no regex scan).
+
+    The CRLF blank line is looked for first, and the bare-LF one only before it: mail
+    from IMAP is CRLF throughout, and a search for "\n\n" alone would scan its whole body.
+    """
+    crlf = raw.find(b"\n\r\n")
+    lf = raw.find(b"\n\n", 0, crlf + 1 if crlf >= 0 else len(raw))
+    if lf >= 0:
+        end, body = lf, lf + 2
+    elif crlf >= 0:
+        end, body = crlf, crlf + 3
+    else:
+        return len(raw), len(raw)
+    return (end - 1 if end and raw[end - 1 : end] == b"\r" else end), body
+
+
+def read_envelope(raw: bytes) -> Envelope:
+    """Message-ID, identity and content hash from the raw bytes; never raises.
+
+    The identity is the Message-ID when there is one; otherwise the content hash: a hash
+    of the headers that every copy of the same email shares (not Received or
+    Delivered-To, which differ per mailbox) plus the body. Regular expressions read the
+    headers: a full header parse per message would cap the initial sync at a few
+    thousand messages per second.
+    """
+    envelope = read_identity(raw)
+    if envelope.content_hash:
+        return envelope
+    return replace(envelope, content_hash=content_hash(raw))
+
+
+def read_identity(raw: bytes) -> Envelope:
+    """read_envelope, with the content hash only where it is the identity (no Message-ID).
+
+    Hashing the normalised body costs more than everything else the sync does with a
+    message, and it is needed only when a Message-ID is missing or turns out to be taken
+    by another email; `content_hash` computes it then.
+    """
+    end, _ = _header_end(raw)
+    match = _MESSAGE_ID_HEADER.search(b"\n" + raw[:end])
+    ids = _ids(match.group(1).decode("ascii", "replace")) if match else []
+    message_id = ids[0] if ids else ""
+    if not message_id:
+        digest = content_hash(raw)
+        return Envelope("", f"hash:{digest}", digest)
+    if len(message_id) <= 250:
+        return Envelope(message_id, f"mid:{message_id}")
+    return Envelope(message_id, f"mid#{hashlib.sha256(message_id.encode()).hexdigest()}")
+
+
+def content_hash(raw: bytes) -> str:
+    """SHA-256 of the headers every copy of an email shares and of its body."""
+    end, body_start = _header_end(raw)
+    found: dict[bytes, bytes] = {}
+    for match in _ENVELOPE_HEADER.finditer(b"\n" + raw[:end]):
+        found.setdefault(match.group(1).lower(), match.group(2))
+    digest = hashlib.sha256()
+    for name in _IDENTITY_HEADERS:
+        # Unfolded and with whitespace collapsed: a server that refolds a long header
+        # must not make the same email a different one.
+        digest.update(name + b":" + b" ".join(found.get(name, b"").split()) + b"\n")
+    digest.update(raw[body_start:].replace(b"\r\n", b"\n"))
+    return digest.hexdigest()
+
+
+# -- headers ----------------------------------------------------------------------------
+
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# RFC 2047 encoded word; the charset may carry an RFC 2231 language suffix (*en).
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=")
+_QP_BYTE = re.compile(rb"=([0-9A-Fa-f]{2})")
+
+
+def _raw_headers(msg: Message) -> dict[str, str]:
+    """Lower-cased name -> the first raw value, unfolded; cheap (no header parsing)."""
+    headers: dict[str, str] = {}
+    for name, value in msg.raw_items():
+        headers.setdefault(name.lower(), _FOLD.sub("", str(value)))
+    return headers
+
+
+def _eight_bit(value: str, hint: str | None) -> str:
+    """Raw 8-bit header bytes (kept by the parser as surrogates) read as text."""
+    if not _SURROGATE.search(value):
+        return value
+    return charsets.decode(value.encode("utf-8", "surrogateescape"), hint=hint)
+
+
+def _word_bytes(encoding: str, text: str) -> bytes | None:
+    # surrogateescape: raw 8-bit bytes inside an encoded word (invalid, but sent) are kept.
+    data = text.encode("utf-8", "surrogateescape")
+    if encoding in "qQ":
+        return _QP_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), data.replace(b"_", b" "))
+    try:
+        return base64.b64decode(data + b"=" * (-len(data) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def decode_words(value: str, *, hint: str | None = None, lies: dict[str, str] | None = None) -> str:
+    """A header value with RFC 2047 encoded words and raw 8-bit bytes decoded.
+
+    Adjacent encoded words in one charset are joined before decoding, so a character
+    split across two words (common with UTF-8 in base64) survives; whitespace between
+    encoded words is dropped, as RFC 2047 says. `lies` maps a declared charset to the
+    one the body turned out to be in: a mailer that mislabels its body mislabels its
+    subject too, which is too short to detect on its own.
+    """
+    if "=?" not in value:
+        return _eight_bit(value, hint)
+    pieces: list[str | tuple[bytes, str]] = []
+    position = 0
+    for match in _ENCODED_WORD.finditer(value):
+        between = value[position : match.start()]
+        previous_encoded = bool(pieces) and isinstance(pieces[-1], tuple)
+        if between and not (between.isspace() and previous_encoded):
+            pieces.append(_eight_bit(between, hint))
+        charset = match.group(1).partition("*")[0].lower()
+        data = _word_bytes(match.group(2), match.group(3))
+        if data is None:
+            pieces.append(match.group(0))
+        elif pieces and isinstance(pieces[-1], tuple) and pieces[-1][1] == charset:
+            pieces[-1] = (pieces[-1][0] + data, charset)
+        else:
+            pieces.append((data, charset))
+        position = match.end()
+    pieces.append(_eight_bit(value[position:], hint))
+    out = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            out.append(piece)
+        else:
+            data, charset = piece
+            lie = (lies or {}).get(charsets.codec_for(charset) or "")
+            out.append(charsets.decode(data, lie or charset, hint=hint))
+    return "".join(out)
+
+
+def _text(value: str, limit: int | None = None) -> str:
+    """Text safe to store in any database: no NUL (PostgreSQL refuses it), no surrogates."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if _SURROGATE.search(value):
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value[:limit] if limit else value
+
+
+def _addresses(value: str, hint: str | None, lies: dict[str, str]) -> list[tuple[str, str]]:
+    """(display name, lower-cased address) pairs; names decoded after splitting, so an
+    encoded comma in a name cannot split an address."""
+    pairs = []
+    for name, address in getaddresses([_eight_bit(value, hint)]):
+        address = _text(address.strip().lower())
+        if "@" in address:
+            pairs.append((_text(decode_words(name, hint=hint, lies=lies).strip()), address))
+    return pairs
+
+
+def _date(value: str) -> datetime | None:
+    if not value.strip():
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _thread_index(value: str) -> str:
+    """The conversation part of Outlook's Thread-Index (its first 22 bytes), as hex."""
+    try:
+        data = base64.b64decode("".join(value.split()), validate=False)
+    except (binascii.Error, ValueError):
+        return ""
+    return data[:22].hex() if len(data) >= 22 else ""
+
+
+# -- bodies and attachments ------------------------------------------------------------
+
+_TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
+_CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([\w.:-]+)""", re.I)
+# How deep forwarded messages inside forwarded messages are read for their text.
+_MAX_FORWARD_DEPTH = 3
+_GENERATOR_POLICY = policy.compat32.clone(linesep="\r\n")
+# Python's built-in table only, not the machine's /etc/mime.types: the same email gets
+# the same generated names and types on every machine.
+_MIME_TYPES = mimetypes.MimeTypes()
+for _type, _extension in (
+    ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", ".docx"),
+    ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx"),
+    ("application/vnd.openxmlformats-officedocument.presentationml.presentation", ".pptx"),
+    ("application/vnd.oasis.opendocument.text", ".odt"),
+    ("application/vnd.oasis.opendocument.spreadsheet", ".ods"),
+    ("application/vnd.ms-outlook", ".msg"),
+    ("application/x-7z-compressed", ".7z"),
+    ("application/vnd.rar", ".rar"),
+):
+    _MIME_TYPES.add_type(_type, _extension)
+
+
+@dataclass
+class _Content:
+    text: str = ""
+    html: str = ""
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+    # Declared charset -> the one the body really was in, when they differ.
+    lies: dict[str, str] = field(default_factory=dict)
+    charset: str | None = None
+
+
+def _raw_header(part: Message, name: str) -> str:
+    """A part's raw header value, unfolded; "" when absent. No header-registry parse."""
+    for key, value in part.raw_items():
+        if key.lower() == name:
+            return _FOLD.sub("", str(value))
+    return ""
+
+
+def _param(raw: str, name: str, hint: str | None = None) -> str | None:
+    """A parameter of a raw Content-Type or Content-Disposition value.
+
+    Read with the compat32 parameter parser: it is several times faster than the modern
+    header registry, and the modern one turns raw 8-bit bytes into U+FFFD and drops
+    unquoted encoded words (name==?utf-8?...). RFC 2231 continuations and charsets are
+    collapsed here; RFC 2047 encoded words are left to the caller.
+    """
+    if not raw or name not in raw.lower():
+        return None
+    compat = Message()  # compat32
+    # Raw 8-bit bytes decoded first: compat32 would make them U+FFFD when read.
+    compat["content-type"] = _eight_bit(raw, hint)
+    try:
+        value = compat.get_param(name)
+        if isinstance(value, tuple):
+            charset, _language, text = value
+            value = charsets.decode(text.encode("latin-1", "surrogateescape"), charset or None)
+    except Exception:  # noqa: BLE001 - malformed parameters raise all kinds of errors
+        return None
+    return str(value) if value else None
+
+
+def _ctype(part: Message) -> str:
+    """The part's content type, as the stdlib decides it, from the raw header.
+
+    get_content_type() parses the header with the header registry on every call; the
+    walk below asks for each part's type several times.
+    """
+    raw = _raw_header(part, "content-type")
+    if not raw:
+        return part.get_default_type()
+    value = "".join(raw.split(";", 1)[0].split()).lower()
+    return value if value.count("/") == 1 else "text/plain"
+
+
+def _disposition(part: Message) -> str:
+    return _raw_header(part, "content-disposition").split(";", 1)[0].strip().lower()
+
+
+def _leaves(msg: Message) -> list[tuple[Message, str, str]]:
+    """Every non-multipart part, its content type and the subtype of the multipart
+    holding it, in order.
+
+    A message/rfc822 part is a leaf: a forwarded email stays one attachment. Iterative,
+    so that a hostile nesting depth cannot exhaust the stack.
+    """
+    leaves: list[tuple[Message, str, str]] = []
+    stack: list[tuple[Message, str]] = [(msg, "")]
+    while stack:
+        part, parent = stack.pop()
+        ctype = _ctype(part)
+        if ctype.startswith("multipart/") and part.is_multipart():
+            subtype = ctype.partition("/")[2]
+            stack.extend((sub, subtype) for sub in reversed(part.get_payload()))
+        else:
+            leaves.append((part, ctype, parent))
+    return leaves
+
+
+def _bodies(msg: Message) -> tuple[Message | None, Message | None]:
+    """The text/plain and text/html body parts, chosen as EmailMessage.get_body() does.
+
+    The first of each kind in document order that is not an attachment, looking only
+    at the root part of a multipart/related; one walk for both, on raw types.
+    """
+    text = html = None
+    stack = [msg]
+    while stack and (text is None or html is None):
+        part = stack.pop()
+        if _disposition(part) == "attachment":
+            continue
+        maintype, _, subtype = _ctype(part).partition("/")
+        if maintype == "text":
+            if subtype == "plain" and text is None:
+                text = part
+            elif subtype == "html" and html is None:
+                html = part
+            continue
+        if maintype != "multipart" or not part.is_multipart():
+            continue
+        parts = part.get_payload()
+        if subtype != "related":
+            stack.extend(reversed(parts))
+            continue
+        start = _param(_raw_header(part, "content-type"), "start")
+        root = next((p for p in parts if start and _raw_header(p, "content-id") == start), None)
+        if root is None and parts:
+            root = parts[0]
+        if root is not None:
+            stack.append(root)
+    return text, html
+
+
+def _decode_text(part: Message, lies: dict[str, str], hint: str | None) -> tuple[str, str]:
+    """A text part as text, and the codec it was read with."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        payload = str(payload or "").encode("utf-8", "surrogateescape")
+    declared = _param(_raw_header(part, "content-type"), "charset")
+    declared = declared.strip().lower() if declared else None
+    if declared is None and _ctype(part) == "text/html":
+        found = _META_CHARSET.search(payload[:4096])
+        declared = found.group(1).decode("ascii").lower() if found else None
+    text, codec = charsets.decode_as(payload, declared, hint=hint)
+    # A Western label on 8-bit text of another script (not on UTF-8, which a subject
+    # would show by itself): remembered for the headers of the same mailer.
+    lied = codec not in ("utf-8", "ascii") and not charsets.is_western(codec)
+    if declared and lied and charsets.is_western(declared):
+        lies[charsets.codec_for(declared) or declared] = codec
+    return _text(text.replace("\r\n", "\n")), codec
+
+
+def _get_filename(part: Message, hint: str | None = None) -> str | None:
+    """The file name as sent: Content-Disposition filename, else Content-Type name."""
+    return _param(_raw_header(part, "content-disposition"), "filename", hint) or _param(
+        _raw_header(part, "content-type"), "name", hint
+    )
+
+
+def _filename(part: Message, position: int, content_type: str, hint: str | None) -> str:
+    name = _get_filename(part, hint)
+    if not name and content_type in ("message/rfc822", "message/global") and part.is_multipart():
+        inner = part.get_payload(0)
+        subject = decode_words(_raw_header(inner, "subject"), hint=hint)
+        name = f"{subject.strip() or 'forwarded message'}.eml"
+    name = safe_filename(decode_words(str(name or ""), hint=hint))
+    if not name:
+        extension = _MIME_TYPES.guess_extension(content_type) or ".bin"
+        name = f"part-{position}{extension}"
+    return name
+
+
+def safe_filename(name: str) -> str:
+    """A file name as a download may carry it: no directories, no control characters."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable()).strip()
+    if name in (".", ".."):
+        return ""
+    if len(name) > 255:
+        stem, dot, extension = name.rpartition(".")
+        keep = f"{dot}{extension}" if dot and len(extension) <= 16 else ""
+        name = (stem if keep else name)[: 255 - len(keep)] + keep
+    return _text(name)
+
+
+def _safe_type(content_type: str) -> str:
+    """The type as a download may announce it; anything odd is plain bytes."""
+    return content_type if _CONTENT_TYPE.match(content_type) else "application/octet-stream"
+
+
+def _message_bytes(part: Message) -> bytes:
+    """A message/* part's content as bytes (a forwarded email as a .eml file)."""
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        data = part.get_payload(decode=True)
+        return data if isinstance(data, bytes) else b""
+    out = BytesIO()
+    for inner in payload:
+        try:
+            # compat32 writes headers back as they came; the modern policy would refold.
+            BytesGenerator(out, mangle_from_=False, policy=_GENERATOR_POLICY).flatten(inner)
+        except Exception:  # noqa: BLE001 - a broken inner message is still kept as text
+            out.write(str(inner).encode("utf-8", "surrogateescape"))
+    return out.getvalue()
+
+
+def _unpack_tnef(data: bytes, hint: str | None) -> _Content | None:
+    """The files and body inside an Outlook winmail.dat; None if it cannot be read."""
+    from tnefparse import TNEF  # imported here: only Outlook's rich-text mail needs it
+
+    try:
+        tnef = TNEF(data, do_checksum=False)
+    except Exception:  # noqa: BLE001 - a corrupt winmail.dat stays an attachment
+        return None
+    content = _Content()
+    for position, item in enumerate(tnef.attachments, start=1):
+        payload = item.data if isinstance(item.data, bytes) else b""
+        try:
+            raw_name = item.long_filename() or item.name
+        except UnicodeDecodeError:
+            # tnefparse reads the legacy file name as UTF-8; Outlook writes it in the
+            # message's code page ("Grüße.txt" in windows-1252).
+            raw_name = getattr(item, "_name", b"")
+        if isinstance(raw_name, bytes):
+            raw_name = charsets.decode(raw_name.rstrip(b"\x00"), tnef.codepage or hint)
+        name = safe_filename(str(raw_name).rstrip("\x00"))
+        guessed = _MIME_TYPES.guess_type(name)[0] if name else None
+        content.attachments.append(
+            ParsedAttachment(
+                filename=name or f"attachment-{position}.bin",
+                content_type=guessed or "application/octet-stream",
+                data=payload,
+            )
+        )
+    for attribute, target in (("body", "text"), ("htmlbody", "html")):
+        value = getattr(tnef, attribute, None)
+        if isinstance(value, bytes):
+            value = charsets.decode(value.rstrip(b"\x00"), hint=hint)
+        if value:
+            setattr(content, target, _text(str(value).replace("\r\n", "\n")))
+    if not (content.text or content.html) and tnef.has_body():
+        try:
+            rtf = tnef.rtfbody
+        except Exception:  # noqa: BLE001 - a corrupt RTF stream: the .dat still has it
+            rtf = None
+        if isinstance(rtf, bytes) and rtf.startswith(b"{\\rtf"):
+            content.attachments.append(ParsedAttachment("message.rtf", "application/rtf", rtf))
+    if not (content.attachments or content.text or content.html):
+        return None
+    return content
+
+
+def _content(msg: Message, hint: str | None = None, depth: int = 0) -> _Content:
+    """Text and HTML bodies and every other part as an attachment: nothing is dropped."""
+    content = _Content()
+    text_part, html_part = _bodies(msg)
+    leaves = _leaves(msg)
+    if text_part is None and html_part is None:
+        # No body by the rules (e.g. a multipart without its boundary): the first text
+        # part without a file name is the body.
+        for part, ctype, _parent in leaves:
+            if ctype.startswith(("text/", "multipart/")) and not _get_filename(part):
+                if ctype == "text/html":
+                    html_part = part
+                else:
+                    text_part = part
+                break
+    if html_part is not None:
+        content.html, content.charset = _decode_text(html_part, content.lies, hint)
+    if text_part is not None:
+        content.text, content.charset = _decode_text(text_part, content.lies, hint)
+    hint = hint or content.charset
+    forwarded: list[str] = []
+    position = 0
+    for part, ctype, parent in leaves:
+        if part is text_part or part is html_part:
+            continue
+        content_type = _safe_type(ctype)
+        if (
+            text_part is not None
+            and content_type == "text/plain"
+            and parent == "mixed"
+            and _disposition(part) != "attachment"
+            and not _get_filename(part)
+        ):
+            # More text after an inline image or a list footer: part of the body.
+            more, _codec = _decode_text(part, content.lies, hint)
+            content.text = f"{content.text.rstrip()}\n\n{more}" if more.strip() else content.text
+            continue
+        position += 1
+        filename = _filename(part, position, content_type, hint)
+        if ctype.startswith("message/"):
+            data = _message_bytes(part)
+            is_email = content_type in ("message/rfc822", "message/global")
+            if is_email and part.is_multipart() and depth < _MAX_FORWARD_DEPTH:
+                forwarded.append(_forwarded_text(part.get_payload(0), hint, depth))
+        else:
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
+        if content_type in _TNEF_TYPES or filename.lower() == "winmail.dat":
+            unpacked = _unpack_tnef(data, hint)
+            if unpacked is not None:
+                content.attachments.extend(unpacked.attachments)
+                content.text = content.text or unpacked.text
+                content.html = content.html or unpacked.html
+                continue
+        content_id = _raw_header(part, "content-id").strip().strip("<>").strip()
+        content.attachments.append(
+            ParsedAttachment(filename, content_type, data, _text(content_id, 998))
+        )
+    if forwarded:
+        content.text = "\n\n".join([content.text.rstrip(), *forwarded]).lstrip("\n")
+    if content.html:
+        lowered = content.html.lower()
+        for attachment in content.attachments:
+            cid = attachment.content_id.lower()
+            attachment.is_inline = bool(cid) and f"cid:{cid}" in lowered
+    return content
+
+
+def _forwarded_text(inner: Message, hint: str | None, depth: int) -> str:
+    """A forwarded email as the text a reader expects under the forwarding note."""
+    headers = _raw_headers(inner)
+    lines = ["---------- Forwarded message ----------"]
+    for name in ("from", "date", "subject", "to", "cc"):
+        if value := headers.get(name, "").strip():
+            lines.append(f"{name.title()}: {_text(decode_words(value, hint=hint))}")
+    body = _content(inner, hint, depth + 1)
+    text = body.text or _text_of_html(body.html)
+    return "\n".join(lines) + "\n\n" + text
+
+
+_TAG = re.compile(r"<(style|script|head)\b.*?</\1\s*>|<[^>]+>", re.I | re.S)
+
+
+def _text_of_html(html: str) -> str:
+    import html as html_module
+
+    return html_module.unescape(_TAG.sub(" ", html)).strip()
+
+
+# -- the whole message -----------------------------------------------------------------
+
+_PARSER = BytesParser(policy=policy.default)
+# Headers only an email has: with none of them, the bytes are something else (a JSON
+# file, an image, a text), quarantined instead of shown as an empty email.
+_EMAIL_HEADERS = frozenset(
+    {
+        "from", "sender", "reply-to", "to", "cc", "date", "subject", "message-id",
+        "mime-version", "content-type", "received", "return-path", "delivered-to",
+    }
+)  # fmt: skip
+_OBSOLETE_NAME = re.compile(rb"^([!-9;-~]+)[ \t]+:")
+_HEADER_LINE = re.compile(rb"^[!-9;-~]+:|^[ \t]|^From ")
+
+
+def _repair_headers(raw: bytes) -> bytes:
+    """The header block with what stops the stdlib parser early made readable.
+
+    Obsolete syntax (RFC 5322 section 4.5: "Subject  : x", white space before the colon)
+    is normalised; a stray line that is not a header (a broken MTA's) becomes a
+    continuation of the header before it instead of the start of the body, which would
+    push every header after it into the body. Only the parse sees this; the stored raw
+    bytes stay as they came.
+    """
+    end, _body = _header_end(raw)
+    lines = raw[:end].split(b"\n")
+    for index, line in enumerate(lines):
+        if _OBSOLETE_NAME.match(line):
+            lines[index] = _OBSOLETE_NAME.sub(rb"\1:", line, count=1)
+        elif line.strip() and not _HEADER_LINE.match(line):
+            lines[index] = b" " + line
+    return b"\n".join(lines) + raw[end:]
+
+
+def _parse_mime(raw: bytes) -> tuple[Message, dict[str, str]]:
+    try:
+        msg = _PARSER.parsebytes(raw)
+    except Exception as exc:  # noqa: BLE001 - the parser's failures are not typed
+        raise ParseError(f"the MIME parser failed: {exc}") from exc
+    return msg, _raw_headers(msg)
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Parse raw bytes into the fields Postroom shows and matches on."""
+    msg, headers = _parse_mime(raw)
+    cut_short = any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in msg.defects)
+    if cut_short or not _EMAIL_HEADERS & headers.keys():
+        repaired = _repair_headers(raw)
+        if repaired != raw:
+            again, again_headers = _parse_mime(repaired)
+            if len(_EMAIL_HEADERS & again_headers.keys()) > len(_EMAIL_HEADERS & headers.keys()):
+                msg, headers = again, again_headers
+    if not _EMAIL_HEADERS & headers.keys():
+        raise ParseError("no header of an email (From, Date, Subject, ...): not an email")
+
+    content = _content(msg)
+    hint, lies = content.charset, content.lies
+    senders = _addresses(headers.get("from", ""), hint, lies)
+    from_name, from_address = senders[0] if senders else ("", "")
+    subject = _text(decode_words(headers.get("subject", ""), hint=hint, lies=lies).strip())
+    kind: Classification = classify(
+        msg, headers, subject=subject, from_address=from_address, text=content.text
+    )
+    return ParsedMessage(
+        subject=subject,
+        from_name=from_name,
+        from_address=from_address,
+        to=[a for _, a in _addresses(headers.get("to", ""), hint, lies)],
+        cc=[a for _, a in _addresses(headers.get("cc", ""), hint, lies)],
+        date=_date(headers.get("date", "")),
+        in_reply_to=_text(next(iter(_ids(headers.get("in-reply-to"))), "")),
+        references=[_text(i) for i in _ids(headers.get("references"))],
+        text=content.text,
+        html=content.html,
+        attachments=content.attachments,
+        kind=kind.kind,
+        kind_reason=kind.reason,
+        bounced_message_id=_text(kind.bounced_message_id),
+        thread_index=_thread_index(headers.get("thread-index", "")),
+    )
+
+
+# -- subjects --------------------------------------------------------------------------
+
+# Reply and forward prefixes of many mail clients and languages, with the counters some
+# add (Re[2]:, Re(3):, Re^2:), and [tags] that ticket systems and lists put in front.
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:"
+    r"(?:re|fwd?|aw|wg|sv|vs|vb|antw|antwort|tr|rv|r|res|enc|odp|pd|ynt|ilt|atb|továbbítás"
+    r"|válasz|vá|doorst|ref|rif|ответ|отв|пересл|fw|ΑΠ|ΣΧΕΤ|ΠΡΘ|回复|答复|转发|回覆|轉寄|返信|転送)"
+    r"\s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*[:：]"
+    r"|\[[^\[\]]{0,80}\]"
+    r")\s*",
+    re.IGNORECASE,
+)
+_FWD_SUFFIX = re.compile(r"\s*\((?:fwd|fw)\)\s*$", re.IGNORECASE)
+
+
+def normalize_subject(subject: str) -> str:
+    """The subject without reply/forward prefixes or leading [tags], lower-cased,
+    whitespace collapsed: "RE: [Ticket#42] AW: Offer" and "Offer" are one subject."""
+    subject = subject or ""
+    while True:
+        stripped = _REPLY_PREFIX.sub("", subject, count=1)
+        if stripped == subject:
+            break
+        subject = stripped
+    subject = _FWD_SUFFIX.sub("", subject)
+    return " ".join(subject.split()).lower()[:255]

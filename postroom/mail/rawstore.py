@@ -1,0 +1,266 @@
+"""Content-addressed storage of raw messages: one RawMessage row per SHA-256.
+
+Where the bytes go is POSTROOM_RAW_STORE:
+
+- "db": in the row (`data`), written in the caller's transaction, so raw bytes, the
+  copies that point at them and the folder cursor commit together or not at all. The
+  choice when several machines share a PostgreSQL database.
+- "files": appended to a pack file under DATA_DIR/raw/packs/<yyyy>/, one write and one
+  fsync per batch, *before* the caller's transaction commits the rows that point at
+  them (pack, offset, size). SQLite's WAL writes every blob twice (log, then database);
+  a pack writes it once. A crash after the pack write and before the commit leaves
+  bytes no row points at: harmless, and the re-fetch appends them again.
+
+Either way the row's sha256 is the unique key, so deduplication does not depend on the
+store, and reads accept both kinds of row: switching the setting, or upgrading from a
+version that kept every message in the database, needs no conversion. Every read is
+checked against the SHA-256; bytes that are missing or damaged raise `Unreadable`
+with a message that says which pack and why, and callers quarantine instead of crash.
+"""
+
+import hashlib
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+
+from django.conf import settings
+
+from .bulk import insert_ignoring_conflicts
+from .models import RawMessage
+
+logger = logging.getLogger(__name__)
+
+# A writer starts a new pack file past this size: big enough that a day of mail is a
+# handful of files, small enough to copy, back up or check one at a time.
+PACK_LIMIT = 256 * 1024 * 1024
+# iovecs per writev (the POSIX minimum of IOV_MAX).
+_IOV_MAX = 1024
+
+
+class Unreadable(LookupError):
+    """The raw bytes of a message cannot be read back as they were stored."""
+
+
+def sha256_of(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def root() -> Path:
+    """The file store's directory: pack paths in RawMessage.pack are relative to it."""
+    return Path(settings.DATA_DIR) / "raw"
+
+
+def in_files() -> bool:
+    return settings.POSTROOM["RAW_STORE"] == "files"
+
+
+def put_many(raws: dict[str, bytes]) -> None:
+    """Store {sha256: bytes}; bytes already stored are skipped, not rewritten.
+
+    Runs in the caller's transaction. With the file store the new bytes are durable on
+    disk when this returns; the rows commit with the caller's transaction.
+    """
+    if not raws:
+        return
+    if not in_files():
+        insert_ignoring_conflicts(RawMessage, ["sha256", "data"], raws.items())
+        return
+    # Known bytes (a re-fetch, the same email in another mailbox) are not appended
+    # again: one query on the primary key per batch.
+    wanted = list(raws)
+    known: set[str] = set()
+    for start in range(0, len(wanted), 1000):
+        known.update(
+            RawMessage.objects.filter(sha256__in=wanted[start : start + 1000]).values_list(
+                "sha256", flat=True
+            )
+        )
+    new = [(sha, raw) for sha, raw in raws.items() if sha not in known]
+    if not new:
+        return
+    pack, offsets = _writer().append([raw for _, raw in new])
+    # Another worker may have stored the same bytes meanwhile: its row wins, these bytes
+    # stay unreferenced in the pack.
+    insert_ignoring_conflicts(
+        RawMessage,
+        ["sha256", "pack", "pack_offset", "size"],
+        ((sha, pack, offset, len(raw)) for (sha, raw), offset in zip(new, offsets, strict=True)),
+    )
+
+
+def get(sha256: str) -> bytes:
+    """The bytes stored under `sha256`; Unreadable when they are missing or damaged."""
+    errors: dict[str, str] = {}
+    found = get_many([sha256], errors=errors)
+    if sha256 not in found:
+        raise Unreadable(errors.get(sha256) or f"raw message {sha256} is not stored")
+    return found[sha256]
+
+
+def get_many(shas: Iterable[str], errors: dict[str, str] | None = None) -> dict[str, bytes]:
+    """{sha256: bytes} of those stored and readable, in one query per thousand; each pack
+    file is opened once. Why one could not be read goes into `errors` (and the log)."""
+    wanted = list(dict.fromkeys(shas))
+    found: dict[str, bytes] = {}
+    in_packs: dict[str, list[tuple[str, int, int]]] = {}
+    for start in range(0, len(wanted), 1000):
+        rows = RawMessage.objects.filter(sha256__in=wanted[start : start + 1000]).values_list(
+            "sha256", "data", "pack", "pack_offset", "size"
+        )
+        for sha, data, pack, offset, size in rows:
+            if pack is None:
+                found[sha] = bytes(data)
+            else:
+                in_packs.setdefault(pack, []).append((sha, offset, size))
+    problems: dict[str, str] = {}
+    for pack, entries in in_packs.items():
+        _read_pack(pack, entries, found, problems)
+    for sha in wanted:
+        if sha not in found and sha not in problems:
+            problems[sha] = f"raw message {sha} is not stored"
+    for problem in problems.values():
+        logger.error("raw message unreadable: %s", problem)
+    if errors is not None:
+        errors.update(problems)
+    return found
+
+
+def _read_pack(
+    pack: str,
+    entries: list[tuple[str, int, int]],
+    found: dict[str, bytes],
+    problems: dict[str, str],
+) -> None:
+    path = root() / pack
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        for sha, _, _ in entries:
+            problems[sha] = f"raw message {sha}: pack file {path} cannot be opened: {exc.strerror}"
+        return
+    try:
+        for sha, offset, size in sorted(entries, key=lambda entry: entry[1]):
+            try:
+                data = os.pread(fd, size, offset)
+            except OSError as exc:
+                problems[sha] = f"raw message {sha}: reading {path} failed: {exc.strerror}"
+                continue
+            if len(data) != size:
+                problems[sha] = (
+                    f"raw message {sha}: pack file {path} is truncated "
+                    f"({len(data)} of {size} bytes at offset {offset})"
+                )
+            elif hashlib.sha256(data).hexdigest() != sha:
+                problems[sha] = (
+                    f"raw message {sha}: pack file {path} is damaged "
+                    f"(the {size} bytes at offset {offset} have another SHA-256)"
+                )
+            else:
+                found[sha] = data
+    finally:
+        os.close(fd)
+
+
+class _PackWriter:
+    """Appends to one pack file of its own; one per thread of each process, so writers
+    never share a file and need no lock."""
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        self.root: Path | None = None
+        self.name = ""
+        self.end = 0
+        self.year = 0
+
+    def append(self, raws: list[bytes]) -> tuple[str, list[int]]:
+        """Write `raws` one after the other and fsync: (pack name, offset of each)."""
+        total = sum(map(len, raws))
+        year = date.today().year
+        if (
+            self.fd is None
+            or (self.end and self.end + total > PACK_LIMIT)
+            or year != self.year
+            or os.fstat(self.fd).st_nlink == 0  # deleted under us: its bytes would be lost
+        ):
+            self._open_new(year)
+        assert self.fd is not None
+        offsets, position = [], self.end
+        for raw in raws:
+            offsets.append(position)
+            position += len(raw)
+        try:
+            _write_all(self.fd, raws)
+            os.fsync(self.fd)
+        except OSError:
+            # The file's end is unknown now (a partial write): the next batch starts a
+            # new pack; what this one wrote is unreferenced.
+            self.close()
+            raise
+        self.end = position
+        return self.name, offsets
+
+    def _open_new(self, year: int) -> None:
+        self.close()
+        directory = root() / "packs" / str(year)
+        created = _make_dirs(directory)
+        name = f"packs/{year}/{uuid.uuid4().hex}.pack"
+        fd = os.open(root() / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        # The new file's directory entry must be as durable as its bytes.
+        for path in {directory, *created}:
+            _fsync_dir(path)
+        self.fd, self.name, self.end, self.year = fd, name, 0, year
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+        self.fd = None
+
+
+def _write_all(fd: int, raws: list[bytes]) -> None:
+    views = [memoryview(raw) for raw in raws if raw]
+    first = 0
+    while first < len(views):
+        written = os.writev(fd, views[first : first + _IOV_MAX])
+        while first < len(views) and written >= len(views[first]):
+            written -= len(views[first])
+            first += 1
+        if written:  # a short write inside one message: the rest of it next
+            views[first] = views[first][written:]
+
+
+def _make_dirs(directory: Path) -> list[Path]:
+    """Create `directory` and missing parents; the parents of those created (to fsync)."""
+    missing = []
+    path = directory
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    return [p.parent for p in missing]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_local = threading.local()
+
+
+def _writer() -> _PackWriter:
+    """This thread's writer; a forked child starts its own pack."""
+    writer = getattr(_local, "writer", None)
+    if writer is None or _local.pid != os.getpid():
+        writer, _local.pid = _PackWriter(), os.getpid()
+        _local.writer = writer
+    elif writer.root != root():
+        writer.close()  # DATA_DIR changed (tests): a pack in the new directory
+    writer.root = root()
+    return writer

@@ -1,0 +1,1 @@
+"""Mailbox, MailboxGrant, Folder, connection settings and encrypted secrets."""

@@ -1,0 +1,165 @@
+"""Writes to mailboxes: connecting one, granting access, recording sync state."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from postroom.accounts.actions import do_notify
+
+from .access import admins_of
+from .models import CrmRuleKind, Folder, Mailbox, MailboxGrant, Security
+
+
+class MailboxError(Exception):
+    """A mailbox cannot be saved as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    address: str
+    name: str
+    imap_host: str = ""  # empty: fed by the ingress only
+    imap_port: int | None = None
+    imap_security: str = ""
+    username: str = ""
+    password: str = ""
+    smtp_host: str = ""
+    smtp_port: int | None = None
+    smtp_security: str = ""
+    allow_self_signed: bool = False
+
+    def __repr__(self) -> str:  # never show the password in a traceback or a log
+        return f"ConnectionSettings(address={self.address!r}, imap_host={self.imap_host!r})"
+
+
+def parse_crm_rule(value: str) -> tuple[str, str]:
+    """'lead' | 'contact-deal' | 'none' | 'smart:TYPE' -> (rule, smart type)."""
+    rule, _, smart_type = value.partition(":")
+    if rule not in CrmRuleKind.values:
+        raise MailboxError(
+            f"unknown CRM rule {value!r}: use lead, contact-deal, smart:TYPE or none"
+        )
+    if (rule == CrmRuleKind.SMART) != bool(smart_type.strip()):
+        raise MailboxError("the smart rule needs a type, as in smart:Support Request")
+    return rule, smart_type.strip()
+
+
+@transaction.atomic
+def do_add_mailbox(
+    conn: ConnectionSettings,
+    *,
+    kind: str = Mailbox.Kind.SHARED,
+    owner=None,
+    crm_rule: str = "lead",
+    poll_interval: int | None = None,
+) -> Mailbox:
+    """Save a connected mailbox with its Inbox folder; the caller has tested the login.
+
+    Without an IMAP host the mailbox is fed by the SMTP/LMTP ingress alone.
+    """
+    if conn.imap_host and conn.imap_security not in Security.values:
+        raise MailboxError(f"unknown security {conn.imap_security!r}")
+    if conn.allow_self_signed and conn.imap_security == Security.NONE:
+        # Allowing a certificate only makes sense with TLS: refuse rather than let it
+        # look as if the plain-text connection were protected somehow.
+        raise MailboxError("allowing self-signed certificates needs TLS (ssl or starttls)")
+    if Mailbox.objects.filter(address__iexact=conn.address).exists():
+        raise MailboxError(f"mailbox {conn.address} already exists")
+    if kind == Mailbox.Kind.PERSONAL and owner is None:
+        raise MailboxError("a personal mailbox needs an owner (--owner)")
+    rule, smart_type = parse_crm_rule(crm_rule)
+    mailbox = Mailbox(
+        address=conn.address.strip().lower(),
+        name=conn.name,
+        kind=kind,
+        owner=owner,
+        imap_host=conn.imap_host,
+        imap_port=conn.imap_port,
+        imap_security=conn.imap_security,
+        allow_self_signed=conn.allow_self_signed,
+        username=conn.username,
+        smtp_host=conn.smtp_host,
+        smtp_port=conn.smtp_port,
+        smtp_security=conn.smtp_security,
+        crm_rule=rule,
+        crm_smart_type=smart_type,
+        poll_interval=poll_interval,
+    )
+    if conn.imap_host:
+        mailbox.set_password(conn.password)
+    mailbox.save()
+    if conn.imap_host:
+        Folder.objects.create(mailbox=mailbox, name="INBOX", role=Folder.Role.INBOX)
+    if owner is not None and kind == Mailbox.Kind.SHARED:
+        MailboxGrant.objects.create(mailbox=mailbox, user=owner, level=MailboxGrant.Level.MANAGE)
+    return mailbox
+
+
+def do_grant_mailbox(mailbox: Mailbox, user, level: int = MailboxGrant.Level.READ) -> MailboxGrant:
+    grant, _ = MailboxGrant.objects.update_or_create(
+        mailbox=mailbox, user=user, defaults={"level": level}
+    )
+    return grant
+
+
+def do_record_sync_success(mailbox: Mailbox) -> None:
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        status=Mailbox.Status.OK, status_message="", last_synced_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def do_record_sync_failure(mailbox: Mailbox, status: str, message: str) -> None:
+    """Record why sync failed; a newly refused login is told to the mailbox's admins."""
+    message = message[:2000]
+    rows = Mailbox.objects.filter(pk=mailbox.pk)
+    # Only the change of state notifies: the retries that follow stay quiet.
+    changed = rows.exclude(status=status).update(status=status, status_message=message)
+    if not changed:
+        rows.update(status_message=message)
+    if changed and status == Mailbox.Status.AUTH_FAILED:
+        do_notify(
+            admins_of(mailbox),
+            f"{mailbox.address}: {message}. Postroom retries less and less often; "
+            "update the mailbox's password to fix it.",
+            url=reverse("web:mailbox", args=[mailbox.pk]),
+        )
+
+
+# Folders Postroom keeps for mail that reached it without IMAP; never on the server.
+LOCAL_FOLDERS = ("(ingress)", "(outbox)")
+
+# Folders synced when first discovered; the rest wait until an administrator picks them.
+SYNCED_BY_DEFAULT = {Folder.Role.INBOX, Folder.Role.SENT}
+
+
+@transaction.atomic
+def do_update_folders(mailbox: Mailbox, remote: list[tuple[str, str]]) -> list[Folder]:
+    """Record the server's folders (name, role); choices made earlier are kept.
+
+    A folder that disappeared from the server stops syncing; its mail stays.
+    """
+    names = {name for name, _ in remote}
+    for name, role in remote:
+        folder, created = Folder.objects.get_or_create(
+            mailbox=mailbox,
+            name=name,
+            defaults={"role": role, "is_synced": role in SYNCED_BY_DEFAULT},
+        )
+        if not created and folder.role == Folder.Role.OTHER and role != Folder.Role.OTHER:
+            folder.role = role
+            folder.save(update_fields=["role"])
+    mailbox.folders.exclude(name__in=names).exclude(name__in=LOCAL_FOLDERS).update(is_synced=False)
+    return list(mailbox.folders.all())
+
+
+def do_choose_folders(mailbox: Mailbox, *, sync: list[str] = (), stop: list[str] = ()) -> None:
+    """An administrator's pick of the folders to sync."""
+    unknown = set(sync) | set(stop)
+    unknown -= set(mailbox.folders.filter(name__in=unknown).values_list("name", flat=True))
+    if unknown:
+        raise MailboxError(f"no such folder: {', '.join(sorted(unknown))}")
+    mailbox.folders.filter(name__in=sync).update(is_synced=True)
+    mailbox.folders.filter(name__in=stop).update(is_synced=False)

@@ -1,0 +1,65 @@
+"""The path of one email, each step a job keyed by what it consumes:
+
+    sync (raw bytes stored, MessageCopy recorded)
+      -> ingest: parse, quarantine on failure, thread into the mailbox's conversation
+      -> capture: put it on the right CRM item by the mailbox's rule
+      -> assign (routing, with the teamwork issue)
+
+Written in one module so the order reads in one place and no app imports one further
+along the path. Every step is idempotent: running it twice changes nothing.
+"""
+
+import logging
+
+from django_tasks import task
+
+from postroom.crm.capture import capture_messages
+from postroom.mail.ingest import ingest_messages
+from postroom.mail.models import Message, outside_spam
+from postroom.mailboxes.models import Mailbox
+
+logger = logging.getLogger(__name__)
+
+
+def messages_arrived(message_ids: list[int], mailbox_id: int) -> None:
+    """Start the path for messages newly seen in a mailbox, once the caller commits.
+
+    One job per fetched batch, not per message: an initial sync of 10,000 messages
+    queues 20 jobs, and a pushed single email is a batch of one.
+    """
+    ingest.enqueue(message_ids, mailbox_id)
+
+
+def message_arrived(message_id: int, mailbox_id: int) -> None:
+    messages_arrived([message_id], mailbox_id)
+
+
+@task()
+def ingest(message_ids: list[int], mailbox_id: int) -> None:
+    mailbox = Mailbox.objects.get(pk=mailbox_id)
+    # Parsed, threaded and indexed set-wise; a message that cannot be parsed is
+    # quarantined (threaded, so it shows in its mailbox with the error) and never
+    # reaches the CRM, and one broken message never holds up the batch.
+    messages = ingest_messages(message_ids, mailbox)
+    parsed = [m.pk for m in messages if m.status == Message.Status.PARSED]
+    # Mail seen only in the mailbox's spam folder never feeds the CRM.
+    wanted = list(outside_spam(parsed, mailbox))
+    if wanted:
+        capture.enqueue(wanted, mailbox_id)
+
+
+@task()
+def capture(message_ids: list[int], mailbox_id: int) -> None:
+    """Put a batch of one mailbox's mail in the CRM; senders are resolved for the whole
+    batch at once, and each email is captured in its own savepoint."""
+    mailbox = Mailbox.objects.select_related("owner", "crm_responsible").get(pk=mailbox_id)
+    # Capture reads headers, never bodies: they stay in the database.
+    messages = Message.objects.filter(pk__in=message_ids).defer("text_body", "html_body")
+    for message_id, result in capture_messages(messages.order_by("pk"), mailbox).items():
+        if result.created or result.bound:
+            logger.info(
+                "message %s in the CRM: created %s, bound to %s",
+                message_id,
+                [str(i) for i in result.created],
+                [str(i) for i in result.bound],
+            )

@@ -1,0 +1,262 @@
+"""One settings module, configured only by environment variables (see .env.example)."""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DATA_DIR = Path(os.environ.get("POSTROOM_DATA_DIR", "var")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """The key from the environment, else one generated once into the data directory.
+
+    Generated rather than defaulted so that no two installations share a key, and kept
+    on disk so that sessions and encrypted mailbox passwords survive a restart.
+    """
+    if key := os.environ.get("POSTROOM_SECRET_KEY"):
+        return key
+    path = DATA_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _env_bool("POSTROOM_DEBUG")
+ALLOWED_HOSTS = _env_list("POSTROOM_ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = _env_list("POSTROOM_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
+    "postroom.accounts",
+    "postroom.mailboxes",
+    "postroom.sync",
+    "postroom.mail",
+    "postroom.crm",
+    "postroom.outbound",
+    "postroom.web",
+    "postroom.cli",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "postroom.urls"
+WSGI_APPLICATION = "postroom.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "postroom.web.context_processors.notifications",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'postroom.sqlite3'}"
+    db = dj_database_url.parse(url, conn_max_age=0 if url.startswith("sqlite") else 60)
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        db["OPTIONS"] = {
+            # WAL lets the web server read while the sync worker writes; IMMEDIATE
+            # transactions take the write lock up front instead of failing mid-way
+            # with "database is locked" when two writers upgrade at once.
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; "
+                "PRAGMA wal_autocheckpoint=16384;"
+            ),
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        }
+        # A file, not memory, so that the processes a test starts (a worker, the CLI)
+        # see the same test database.
+        db["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+    return db
+
+
+DATABASES = {"default": _database()}
+
+
+def _raw_store() -> str:
+    """Where raw messages are kept: "files" (pack files under the data directory) on
+    SQLite, "db" (in the database) on PostgreSQL, where several machines share the
+    database but not the data directory."""
+    default = "files" if DATABASES["default"]["ENGINE"].endswith("sqlite3") else "db"
+    value = os.environ.get("POSTROOM_RAW_STORE", "").strip().lower() or default
+    if value not in {"files", "db"}:
+        raise ValueError(f"POSTROOM_RAW_STORE must be 'files' or 'db', not {value!r}")
+    return value
+
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("POSTROOM_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # `postroom run` collects into it; whitenoise wants it
+STORAGES = {
+    # Raw mail and attachments; a later S3-compatible backend plugs in here.
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(DATA_DIR / "blobs")},
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "web:home"
+LOGOUT_REDIRECT_URL = "login"
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = _env_bool("POSTROOM_SECURE_COOKIES")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Jobs: the embedded database queue by default; Celery when a broker is named.
+BROKER_URL = os.environ.get("POSTROOM_BROKER_URL", "")
+TASKS = {
+    "default": {
+        "BACKEND": (
+            "postroom.jobs.celery_backend.CeleryBackend"
+            if BROKER_URL
+            else "django_tasks_db.DatabaseBackend"
+        ),
+    }
+}
+
+# Celery queues are named PREFIX.QUEUE, so several installations (or test runs) can
+# share one broker without taking each other's jobs.
+JOBS_QUEUE_PREFIX = os.environ.get("POSTROOM_JOBS_QUEUE_PREFIX", "postroom")
+CELERY_BROKER_URL = BROKER_URL
+# A job is acknowledged after it ran, so a worker killed mid-job hands it to another;
+# jobs are idempotent by design, so running one twice is harmless.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+POSTROOM = {
+    # Seconds a worker waits between polls of a mailbox without IDLE push.
+    "POLL_INTERVAL": int(os.environ.get("POSTROOM_POLL_INTERVAL", "60")),
+    # Bounded network timeouts so that a dead server never hangs a worker.
+    "IMAP_TIMEOUT": float(os.environ.get("POSTROOM_IMAP_TIMEOUT", "20")),
+    "WEB_BIND": os.environ.get("POSTROOM_WEB_BIND", "127.0.0.1:8000"),
+    # Folders one worker watches at most, and threads that fetch and store for them.
+    "WORKER_CAPACITY": int(os.environ.get("POSTROOM_WORKER_CAPACITY", "1000")),
+    "SYNC_THREADS": int(os.environ.get("POSTROOM_SYNC_THREADS", "4")),
+    # Messages per IMAP FETCH and per transaction of a sync.
+    "SYNC_BATCH": int(os.environ.get("POSTROOM_SYNC_BATCH", "500")),
+    # Raw messages: "files" (DATA_DIR/raw, fsynced pack files) or "db"; see _raw_store.
+    "RAW_STORE": _raw_store(),
+    # Seconds a worker's folder lease lasts unless renewed: how soon another worker
+    # takes over the folders of a dead one.
+    "LEASE_TTL": float(os.environ.get("POSTROOM_LEASE_TTL", "30")),
+    # Seconds between safety-net polls of a folder whose IDLE push is up.
+    "IDLE_SAFETY_POLL": float(os.environ.get("POSTROOM_IDLE_SAFETY_POLL", "900")),
+    # Seconds before an IDLE is re-issued (RFC 2177: servers may drop it after 30 min).
+    "IDLE_RENEW": float(os.environ.get("POSTROOM_IDLE_RENEW", str(29 * 60))),
+    # The SMTP/LMTP ingress (`postroom ingress`, part of `postroom run`): HOST:PORT to
+    # listen on, empty for off. Loopback by default: it takes mail for every known
+    # mailbox without authentication, so expose it only behind your MTA or firewall.
+    "INGRESS_BIND": os.environ.get("POSTROOM_INGRESS_BIND", "127.0.0.1:2525"),
+    "INGRESS_LMTP_BIND": os.environ.get("POSTROOM_INGRESS_LMTP_BIND", ""),
+    # The mail domain routed to the ingress for BCC tracker addresses
+    # (track-<signed token>@INGRESS_DOMAIN, one per user, on their profile page).
+    "INGRESS_DOMAIN": os.environ.get("POSTROOM_INGRESS_DOMAIN", "postroom.localhost"),
+    # Bytes. The ingress refuses a bigger message with 552 (announced in EHLO SIZE);
+    # IMAP sync stores only the headers of a bigger one, marked as truncated.
+    "MAX_MESSAGE_SIZE": int(os.environ.get("POSTROOM_MAX_MESSAGE_SIZE", str(50 * 1024 * 1024))),
+    # Outbound mail (the Outbox). Emails the organisation sends in a calendar month, and
+    # per mailbox in a minute; over either, an email waits (queued), it is never dropped.
+    "MONTHLY_QUOTA": int(os.environ.get("POSTROOM_MONTHLY_QUOTA", "10000")),
+    "MAILBOX_RATE_PER_MINUTE": int(os.environ.get("POSTROOM_MAILBOX_RATE_PER_MINUTE", "60")),
+    # Bound on every SMTP network wait, in seconds.
+    "SMTP_TIMEOUT": float(os.environ.get("POSTROOM_SMTP_TIMEOUT", "30")),
+    # Temporary failures are retried after SEND_RETRY_BASE seconds, doubling up to an
+    # hour, SEND_MAX_ATTEMPTS times in all; then the email is marked failed.
+    "SEND_MAX_ATTEMPTS": int(os.environ.get("POSTROOM_SEND_MAX_ATTEMPTS", "10")),
+    "SEND_RETRY_BASE": float(os.environ.get("POSTROOM_SEND_RETRY_BASE", "60")),
+    # Mail domains of the organisation (comma-separated): mail from or between them is
+    # internal and never goes to the CRM, as mail of Postroom users and mailboxes.
+    "INTERNAL_DOMAINS": [
+        d.strip() for d in os.environ.get("POSTROOM_INTERNAL_DOMAINS", "").split(",") if d.strip()
+    ],
+    # Undo-send: seconds an email written in the UI waits before its first attempt,
+    # while the sender may take it back as a draft (0: sent at once, no Undo).
+    "UNDO_SEND_SECONDS": float(os.environ.get("POSTROOM_UNDO_SEND_SECONDS", "10")),
+    # Bytes the attachments of one email may add up to (before base64).
+    "MAX_ATTACHMENTS_SIZE": int(
+        os.environ.get("POSTROOM_MAX_ATTACHMENTS_SIZE", str(25 * 1024 * 1024))
+    ),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("POSTROOM_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django_tasks": {"level": "WARNING"},
+        "django_tasks_db": {"level": "WARNING"},
+    },
+}

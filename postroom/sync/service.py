@@ -1,0 +1,335 @@
+"""Incremental sync of a mailbox's folders into stored messages.
+
+The cursor (UIDVALIDITY, last UID) moves in the same transaction that stores the
+batch of messages it covers, so a crash at any point re-fetches at most one batch,
+and the unique keys on the copy and the message's identity make that a no-op.
+"""
+
+import logging
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import transaction
+
+from postroom import pipeline
+from postroom.mail.ingest import FetchedMessage, Prepared, prepare, store_copies
+from postroom.mail.models import MessageCopy
+from postroom.mailboxes.actions import (
+    do_record_sync_failure,
+    do_record_sync_success,
+    do_update_folders,
+)
+from postroom.mailboxes.models import Folder, Mailbox
+
+from . import imap
+
+logger = logging.getLogger(__name__)
+
+# A batch is one FETCH and one transaction: at most SYNC_BATCH messages, or this many bytes.
+BATCH_BYTES = 32 * 1024 * 1024
+
+Progress = Callable[[int, int], None]  # (done, total) for one folder
+
+
+@dataclass
+class SyncSummary:
+    folders: int = 0
+    fetched: int = 0
+    new: int = 0
+    more: bool = False  # stopped early; call again
+
+    def __str__(self) -> str:
+        return f"{self.folders} folder(s), {self.fetched} fetched, {self.new} new"
+
+
+def server_of(mailbox: Mailbox) -> imap.ServerAddress:
+    return imap.ServerAddress(
+        host=mailbox.imap_host,
+        port=mailbox.imap_port,
+        security=mailbox.imap_security,
+        username=mailbox.username,
+        password=mailbox.get_password(),
+        allow_self_signed=mailbox.allow_self_signed,
+    )
+
+
+def sync_folder(
+    client,
+    folder: Folder,
+    *,
+    progress: Progress | None = None,
+    max_batches: int | None = None,
+) -> SyncSummary:
+    """Bring one folder up to date: new mail first, then flags and deletions, then the
+    initial fetch window, newest first. With max_batches it may stop early (`more`)."""
+    status = imap.select(client, folder.name)
+    if folder.uidvalidity != status.uidvalidity:
+        _start_initial_fetch(client, folder, status)
+    summary = SyncSummary(folders=1)
+    budget = [max_batches]
+
+    new_uids = imap.uids_since(client, folder.last_uid + 1)
+    _fetch_and_store(client, folder, status, new_uids, summary, budget, progress, _advance)
+    if summary.more:
+        return summary
+    _reconcile(client, folder, status)
+    if folder.backfill_below is not None:
+        since = imap.imap_date(date.today() - timedelta(days=folder.mailbox.initial_days))
+        below = folder.backfill_below - 1
+        # "UID 1:0" is not a valid set: with nothing below, the backfill is done.
+        old = imap.search_uids(client, f"UID 1:{below} SINCE {since}") if below >= 1 else []
+        old.reverse()  # newest first: the UI is useful at once
+        _fetch_and_store(client, folder, status, old, summary, budget, progress, _backfill)
+        if not summary.more:
+            folder.backfill_below = None
+            folder.save(update_fields=["backfill_below"])
+    return summary
+
+
+def _start_initial_fetch(client, folder: Folder, status: imap.FolderStatus) -> None:
+    """Plan the fetch of the last `initial_days` days of a new (or renumbered) folder."""
+    if folder.uidvalidity is not None:
+        logger.warning("%s: UIDVALIDITY changed, fetching the folder again", folder)
+    since = imap.imap_date(date.today() - timedelta(days=folder.mailbox.initial_days))
+    window = imap.search_uids(client, f"SINCE {since}")
+    with transaction.atomic():
+        # Copies under the old numbering point at nothing now; the messages stay, and
+        # their identity makes the re-fetched copies join them instead of doubling.
+        MessageCopy.objects.filter(folder=folder).exclude(uidvalidity=status.uidvalidity).delete()
+        folder.uidvalidity = status.uidvalidity
+        folder.last_uid = max(window) if window else status.uidnext - 1
+        folder.backfill_below = folder.last_uid + 1 if window else None
+        folder.backfill_total, folder.backfill_done = len(window), 0
+        folder.highest_modseq = status.highest_modseq
+        folder.save()
+
+
+def _advance(folder: Folder, uids: list[int]) -> list[str]:
+    folder.last_uid = max(folder.last_uid, *uids)
+    return ["last_uid"]
+
+
+def _backfill(folder: Folder, uids: list[int]) -> list[str]:
+    folder.backfill_below = min(folder.backfill_below or uids[0], *uids)
+    folder.backfill_done += len(uids)
+    return ["backfill_below", "backfill_done"]
+
+
+def _fetch_and_store(client, folder, status, uids, summary, budget, progress, move_cursor) -> None:
+    """Fetch `uids` in batches and store each with its cursor move in one transaction."""
+    batches = list(_batches(imap.sizes(client, uids), uids))
+    if budget[0] is not None:
+        if len(batches) > budget[0]:
+            batches, summary.more = batches[: budget[0]], True
+        budget[0] -= len(batches)
+    done = 0
+    # The next batch downloads in a thread while this one is stored: the socket and
+    # SQLite both release the GIL, so network and disk overlap. Only that thread uses
+    # the IMAP connection until it hands the batch over.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch") as prefetch:
+        # The fetch thread also hashes the batch (ingest.prepare) while this one writes.
+        pending = prefetch.submit(_fetch_prepared, client, batches[0]) if batches else None
+        for index, batch in enumerate(batches):
+            fetched = pending.result()
+            if index + 1 < len(batches):
+                pending = prefetch.submit(_fetch_prepared, client, batches[index + 1])
+            with transaction.atomic():
+                arrived = store_copies(folder, status.uidvalidity, fetched)
+                # The cursor moves in the same transaction as the messages it covers.
+                folder.save(update_fields=move_cursor(folder, [uid for uid, _ in batch]))
+                if arrived:
+                    pipeline.messages_arrived(arrived, folder.mailbox_id)
+            summary.fetched += len(fetched.fetched)
+            summary.new += len(arrived)
+            done += len(batch)
+            if progress:
+                progress(done, len(uids))
+
+
+def _reconcile(client, folder: Folder, status: imap.FolderStatus) -> None:
+    """Flags changed and messages deleted on the server since the last look.
+
+    With CONDSTORE only what changed since the stored HIGHESTMODSEQ is read, and an
+    unchanged HIGHESTMODSEQ costs nothing; without it, every flag is compared.
+    """
+    if folder.last_uid < 1:
+        return
+    condstore = status.highest_modseq is not None and folder.highest_modseq is not None
+    if condstore and folder.highest_modseq == status.highest_modseq:
+        return
+    changed = imap.flags_since(
+        client, folder.last_uid, folder.highest_modseq if condstore else None
+    )
+    present = set(imap.search_uids(client, f"UID 1:{folder.last_uid}"))
+    with transaction.atomic():
+        copies = MessageCopy.objects.filter(folder=folder, uidvalidity=status.uidvalidity)
+        gone = copies.exclude(uid__in=present) if len(present) < 30000 else None
+        if gone is None:  # too many for one IN (...): compare in Python instead
+            stored = set(copies.values_list("uid", flat=True))
+            gone = copies.filter(uid__in=list(stored - present))
+        removed = gone.delete()[0]
+        # Compare in Python and write only what differs: without CONDSTORE `changed`
+        # holds every message of the folder.
+        uids = list(changed)
+        stale = []
+        for start in range(0, len(uids), 5000):
+            for copy in copies.filter(uid__in=uids[start : start + 5000]).only("uid", "flags"):
+                flags = list(changed[copy.uid])
+                if copy.flags != flags:
+                    copy.flags, copy.is_seen = flags, "\\Seen" in flags
+                    stale.append(copy)
+        MessageCopy.objects.bulk_update(stale, ["flags", "is_seen"], batch_size=500)
+        folder.highest_modseq = status.highest_modseq
+        folder.save(update_fields=["highest_modseq"])
+    if removed or stale:
+        logger.info("%s: %s flag change(s), %s deleted on the server", folder, len(stale), removed)
+
+
+def _fetch_prepared(client, batch: list[tuple[int, int]]) -> Prepared:
+    return prepare(_fetch_all(client, batch))
+
+
+def _fetch_all(client, batch: list[tuple[int, int]]) -> list[FetchedMessage]:
+    """The batch, or, when the server fails it, each message on its own.
+
+    A message the server will not give is stored as a marker that names the error
+    (it is quarantined, visible to admins), so one bad message never stops a folder.
+    """
+    try:
+        return list(_fetch_batch(client, batch))
+    except imap.SyncError as exc:
+        if len(batch) == 1:
+            uid = batch[0][0]
+            logger.error("uid %s could not be fetched, stored as a marker: %s", uid, exc)
+            return [FetchedMessage(uid=uid, raw=_fetch_error_marker(uid, str(exc)))]
+        logger.warning("a batch fetch failed (%s); fetching its messages one by one", exc)
+        return [fetched for one in batch for fetched in _fetch_all(client, [one])]
+
+
+def _fetch_error_marker(uid: int, error: str) -> bytes:
+    # Not an email (no From, Date, Subject or Message-ID): parsing quarantines it with
+    # this text, and the UID makes each marker a message of its own.
+    reason = " ".join(error.split())[:900]
+    return f"X-Postroom-Fetch-Error: uid {uid}: {reason}\r\n\r\n".encode("utf-8", "replace")
+
+
+def _batches(sizes: dict[int, int], uids: list[int]) -> Iterator[list[tuple[int, int]]]:
+    """(uid, size) batches bounded by message count and bytes, in UID order."""
+    batch: list[tuple[int, int]] = []
+    total, most = 0, settings.POSTROOM["SYNC_BATCH"]
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if batch and (len(batch) >= most or total + size > BATCH_BYTES):
+            yield batch
+            batch, total = [], 0
+        batch.append((uid, size))
+        total += min(size, settings.POSTROOM["MAX_MESSAGE_SIZE"])
+    if batch:
+        yield batch
+
+
+def _fetch_batch(client, batch: list[tuple[int, int]]) -> Iterator[FetchedMessage]:
+    """Whole messages, except those over the size limit: their headers and a marker."""
+    limit = settings.POSTROOM["MAX_MESSAGE_SIZE"]
+    yield from imap.fetch(client, [uid for uid, size in batch if size <= limit])
+    oversized = {uid: size for uid, size in batch if size > limit}
+    for fetched in imap.fetch(client, list(oversized), headers_only=True):
+        logger.warning(
+            "uid %s is %s bytes, over the limit of %s: only its headers are stored",
+            fetched.uid,
+            oversized.get(fetched.uid),
+            limit,
+        )
+        yield replace(fetched, truncated_size=oversized.get(fetched.uid))
+
+
+@contextmanager
+def _session(mailbox: Mailbox) -> Iterator:
+    """A logged-in connection; the outcome is recorded on the mailbox either way.
+
+    Raises imap.SyncError (after recording it) when the server cannot be used.
+    """
+    try:
+        with imap.connect(server_of(mailbox), timeout=settings.POSTROOM["IMAP_TIMEOUT"]) as client:
+            yield client
+    except imap.SyncError as exc:
+        logger.warning("sync of %s failed: %s", mailbox.address, exc)
+        do_record_sync_failure(mailbox, exc.status, str(exc))
+        raise
+    except (OSError, TimeoutError) as exc:
+        # The connection broke mid-sync: what was committed stays, the rest is retried.
+        error = imap.Unreachable(f"connection to {mailbox.imap_host} lost: {exc}")
+        do_record_sync_failure(mailbox, error.status, str(error))
+        raise error from exc
+    do_record_sync_success(mailbox)
+
+
+def sync_mailbox(mailbox: Mailbox, *, progress: Progress | None = None) -> SyncSummary:
+    """Fetch what is new in every synced folder of the mailbox."""
+    total = SyncSummary()
+    with _session(mailbox) as client:
+        for folder in mailbox.folders.filter(is_synced=True):
+            summary = sync_folder(client, folder, progress=progress)
+            total.folders += summary.folders
+            total.fetched += summary.fetched
+            total.new += summary.new
+    return total
+
+
+# A worker's sync run takes at most this many batches, then yields its thread.
+BATCHES_PER_RUN = 10
+
+
+def sync_folder_by_id(folder_id: int) -> bool:
+    """One bounded sync run of a folder for the worker; True when there is more to fetch."""
+    folder = Folder.objects.select_related("mailbox").get(pk=folder_id)
+    with _session(folder.mailbox) as client:
+        summary = sync_folder(client, folder, max_batches=BATCHES_PER_RUN)
+    if summary.new:
+        logger.info("%s: %s", folder, summary)
+    return summary.more
+
+
+def discover_folders(mailbox: Mailbox) -> list[Folder]:
+    """Read the server's folders and their roles into the mailbox."""
+    with _session(mailbox) as client:
+        remote = imap.list_folders(client)
+    return do_update_folders(mailbox, [(f.name, f.role) for f in remote])
+
+
+def delete_on_server(copy: MessageCopy) -> None:
+    """Move a message to the server's Trash (from Trash: delete it) and forget the copy.
+
+    The mailbox's next sync of Trash, when Trash is synced, brings the new copy in.
+    """
+    folder, mailbox = copy.folder, copy.mailbox
+    trash = mailbox.folders.filter(role=Folder.Role.TRASH).first()
+    if trash is None:
+        raise imap.SyncError(f"{mailbox.address} has no Trash folder to move the message to")
+    with _session(mailbox) as client:
+        status = imap.select(client, folder.name, writable=True)
+        if status.uidvalidity != copy.uidvalidity:
+            raise imap.SyncError(f"{folder} was renumbered since: sync it, then try again")
+        if folder.pk == trash.pk:
+            imap.expunge(client, copy.uid)  # deleting from Trash deletes for good
+        else:
+            imap.move(client, copy.uid, trash.name)
+    copy.delete()
+
+
+def delete_from_mailbox(message_id: int, mailbox: Mailbox) -> int:
+    """Delete a message from a mailbox: to the server's Trash, or forgotten when only
+    Postroom holds it (mail from the ingress or the Outbox); returns the copies removed."""
+    copies = MessageCopy.objects.filter(message_id=message_id, mailbox=mailbox)
+    removed = 0
+    for copy in copies.select_related("folder", "mailbox"):
+        if mailbox.has_imap and copy.folder.is_synced:
+            delete_on_server(copy)
+        else:
+            copy.delete()
+        removed += 1
+    return removed

@@ -1,0 +1,28 @@
+"""Killing the sync with SIGKILL at random points never loses or doubles a message."""
+
+import pytest
+
+from postroom.mail.models import Message, MessageCopy
+from postroom.testing.processes import fill_inbox, sync_with_random_kills
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MESSAGES = 3000
+KILLS = 20
+
+
+def test_kill_9_at_random_points_of_an_initial_sync_keeps_every_message_once(
+    dovecot, mail_user, dovecot_mailbox, live_env, tmp_path
+):
+    fill_inbox(dovecot, mail_user.address, MESSAGES)
+    env = {**live_env, "POSTROOM_SYNC_BATCH": "20"}  # many commits: many places to die
+    copies = MessageCopy.objects.filter(mailbox=dovecot_mailbox)
+    seed, kills = sync_with_random_kills(
+        mail_user.address, env, tmp_path, copies, kills=KILLS, max_pause=0.06
+    )
+
+    assert copies.count() == MESSAGES, f"seed {seed}"
+    assert copies.values("uid").distinct().count() == MESSAGES, f"seed {seed}"
+    assert Message.objects.count() == MESSAGES, f"seed {seed}"
+    assert dovecot_mailbox.folders.get(name="INBOX").last_uid == MESSAGES
+    assert kills >= KILLS // 2, f"only {kills} kills landed mid-sync (seed {seed})"

@@ -1,0 +1,72 @@
+"""The sync worker as a real process against a real Dovecot: push, reconnects, leases."""
+
+import signal
+
+import pytest
+
+from postroom.mail.models import Message
+from postroom.sync.models import FolderLease
+from postroom.testing.mail import make_email
+from postroom.testing.processes import running, start_postroom, stop, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def worker_env(live_env):
+    # Polling every 5 minutes: anything that arrives within seconds came by push.
+    return {**live_env, "POSTROOM_POLL_INTERVAL": "300", "POSTROOM_LEASE_TTL": "3"}
+
+
+def _leased() -> bool:
+    return FolderLease.objects.exists()
+
+
+def test_new_mail_is_pushed_by_idle(dovecot, mail_user, dovecot_mailbox, worker_env, tmp_path):
+    with running(["sync", "--forever"], worker_env, tmp_path / "worker.log"):
+        wait_for(_leased, 30, "the worker to take the folder")
+        dovecot.deliver(make_email(subject="Pushed"), to=mail_user.address)
+        wait_for(
+            lambda: Message.objects.filter(copies__mailbox=dovecot_mailbox).exists(),
+            20,
+            "the pushed message",
+        )
+
+
+def test_it_reconnects_after_the_server_restarts(
+    dovecot, mail_user, dovecot_mailbox, worker_env, tmp_path
+):
+    with running(["sync", "--forever"], worker_env, tmp_path / "worker.log"):
+        wait_for(_leased, 30, "the worker to take the folder")
+        dovecot.restart()
+        dovecot.deliver(make_email(subject="While away"), to=mail_user.address)
+        wait_for(
+            lambda: Message.objects.filter(copies__mailbox=dovecot_mailbox).exists(),
+            60,
+            "the message delivered around the restart",
+        )
+
+
+def test_a_second_worker_takes_over_the_folders_of_a_dead_one(
+    dovecot, mail_user, dovecot_mailbox, worker_env, tmp_path
+):
+    first = start_postroom(["sync", "--forever"], worker_env, tmp_path / "first.log")
+    try:
+        wait_for(_leased, 30, "the first worker to take the folder")
+        owner = FolderLease.objects.get().worker_id
+        with running(["sync", "--forever"], worker_env, tmp_path / "second.log"):
+            stop(first, signal.SIGKILL)  # dies without releasing its lease
+            wait_for(
+                lambda: FolderLease.objects.exclude(worker_id=owner).exists(),
+                60,
+                "the second worker to take the folder over",
+            )
+            dovecot.deliver(make_email(subject="After takeover"), to=mail_user.address)
+            wait_for(
+                lambda: Message.objects.filter(copies__mailbox=dovecot_mailbox).exists(),
+                30,
+                "the message after the takeover",
+            )
+    finally:
+        if first.poll() is None:
+            stop(first, signal.SIGKILL)

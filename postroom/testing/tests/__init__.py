@@ -1,0 +1,1 @@
+"""Tests of the test helpers themselves, against the real servers."""

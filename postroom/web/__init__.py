@@ -1,0 +1,1 @@
+"""The server-rendered UI: templates, plain views, htmx where it helps."""

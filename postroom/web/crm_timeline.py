@@ -1,0 +1,125 @@
+"""What an item page's timeline shows to one user.
+
+The item itself is readable (the view checked). A contact's and a company's page also
+show the entries of their deals and smart items the user may read, so that a deal's
+progress is seen from its customer; an email bound to several of them is shown once.
+An email's text and its conversation link appear only when the user may read a
+mailbox holding it; otherwise its subject and direction alone.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models import Q
+
+from postroom.crm import items as item_kinds
+from postroom.crm.access import items_for, readable_message_ids
+from postroom.crm.models import Company, Contact, Deal, SmartItem, TimelineEntry
+from postroom.mail.models import ConversationMessage
+from postroom.mailboxes.access import mailboxes_for
+
+# The page shows the newest entries; an item with years of mail stays fast.
+TIMELINE_LIMIT = 200
+SNIPPET_CHARS = 400
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    entry: TimelineEntry
+    # Set when the entry belongs to a related item (a contact's deal), not the item itself.
+    on_label: str = ""
+    on_title: str = ""
+    on_url: str = ""
+    email_readable: bool = False
+    snippet: str = ""
+    conversation_id: int | None = None
+
+
+def _related_items(user, item: models.Model) -> list[models.Model]:
+    if isinstance(item, Contact):
+        related = [items_for(user, Deal).filter(contact=item)]
+        related.append(items_for(user, SmartItem).filter(contact=item))
+    elif isinstance(item, Company):
+        related = [
+            items_for(user, Deal).filter(company=item),
+            items_for(user, SmartItem).filter(company=item),
+        ]
+    else:
+        return []
+    found: list[models.Model] = []
+    for queryset in related:
+        found.extend(queryset.select_related(*_titles(queryset.model))[:200])
+    return found
+
+
+def _titles(model) -> tuple[str, ...]:
+    return ("smart_type",) if model is SmartItem else ()
+
+
+def timeline_for(user, item: models.Model) -> list[TimelineRow]:
+    own_type = ContentType.objects.get_for_model(item)
+    related = _related_items(user, item)
+    where = Q(content_type=own_type, object_id=item.pk)
+    by_key: dict[tuple[int, int], models.Model] = {}
+    for other in related:
+        content_type = ContentType.objects.get_for_model(other)
+        by_key[(content_type.pk, other.pk)] = other
+    for content_type_id in {key[0] for key in by_key}:
+        ids = [key[1] for key in by_key if key[0] == content_type_id]
+        where |= Q(content_type_id=content_type_id, object_id__in=ids)
+    entries = list(
+        TimelineEntry.objects.filter(where)
+        .select_related("activity__message", "activity__responsible", "author", "task__responsible")
+        .order_by("-occurred_at", "-pk")[:TIMELINE_LIMIT]
+    )
+    # One email once: prefer the item's own entry over a related item's.
+    own_activities = {
+        e.activity_id for e in entries if e.activity_id and e.content_type_id == own_type.pk
+    }
+    seen: set[int] = set()
+    kept: list[TimelineEntry] = []
+    for entry in entries:
+        if entry.activity_id:
+            if entry.activity_id in seen or (
+                entry.content_type_id != own_type.pk and entry.activity_id in own_activities
+            ):
+                continue
+            seen.add(entry.activity_id)
+        kept.append(entry)
+
+    message_ids = [e.activity.message_id for e in kept if e.activity and e.activity.message_id]
+    # The rule of crm.access (and of get_message_for_user): a mailbox the user reads holds it.
+    readable = readable_message_ids(user, message_ids)
+    conversations = dict(
+        ConversationMessage.objects.filter(
+            message_id__in=readable, mailbox__in=mailboxes_for(user)
+        ).values_list("message_id", "conversation_id")
+    )
+    rows = []
+    for entry in kept:
+        on = {}
+        if entry.content_type_id != own_type.pk or entry.object_id != item.pk:
+            other = by_key.get((entry.content_type_id, entry.object_id))
+            if other is not None:
+                on = {
+                    "on_label": item_kinds.label_of(other),
+                    "on_title": item_kinds.title_of(other),
+                    "on_url": item_kinds.url_of(other),
+                }
+        message = entry.activity.message if entry.activity else None
+        if message is not None and message.pk in readable:
+            body = " ".join(message.text_body.split())
+            snippet = body[:SNIPPET_CHARS] + ("…" if len(body) > SNIPPET_CHARS else "")
+            rows.append(
+                TimelineRow(
+                    entry,
+                    email_readable=True,
+                    snippet=snippet,
+                    conversation_id=conversations.get(message.pk),
+                    **on,
+                )
+            )
+        else:
+            rows.append(TimelineRow(entry, **on))
+    return rows

@@ -1,0 +1,101 @@
+"""The search page's form: what a user may ask for, checked against what they may read."""
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from postroom.mail import search
+from postroom.mailboxes.access import mailboxes_for
+from postroom.mailboxes.models import Folder
+
+
+class _FolderChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Folder) -> str:
+        return f"{obj.mailbox.name}: {obj.name}"
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(
+        label="Words",
+        required=False,
+        max_length=search.QUERY_CHARS,
+        widget=forms.TextInput(attrs={"type": "search", "autofocus": True}),
+    )
+    mailbox = forms.ModelChoiceField(queryset=None, required=False, empty_label="All mailboxes")
+    folder = _FolderChoice(
+        queryset=None, required=False, empty_label="All folders but Spam and Trash"
+    )
+    status = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Read or unread"),
+            (search.Status.UNREAD, "Unread"),
+            (search.Status.READ, "Read"),
+            (search.Status.QUARANTINED, "Quarantined"),
+        ],
+    )
+    responsible = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="Anyone", label="Responsible"
+    )
+    since = forms.DateField(
+        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    has_attachment = forms.ChoiceField(
+        required=False,
+        label="Attachments",
+        choices=[("", "With or without"), ("yes", "With attachments"), ("no", "Without")],
+    )
+    order = forms.ChoiceField(
+        required=False,
+        label="Order",
+        choices=[(search.Order.RELEVANCE, "Best match"), (search.Order.NEWEST, "Newest")],
+    )
+
+    def __init__(self, user, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Choices come from what the user may read: another mailbox's id is "not a
+        # valid choice", the same answer as for an id that does not exist.
+        readable = mailboxes_for(user)
+        self.fields["mailbox"].queryset = readable
+        self.fields["folder"].queryset = (
+            Folder.objects.filter(mailbox__in=readable)
+            .select_related("mailbox")
+            .order_by("mailbox__name", "name")
+        )
+        self.fields["responsible"].queryset = (
+            get_user_model().objects.filter(is_active=True).order_by("username")
+        )
+
+    def has_criteria(self) -> bool:
+        data = self.cleaned_data
+        return bool(data["q"].strip()) or any(
+            data.get(name) not in (None, "") for name in self.fields if name not in {"q", "order"}
+        )
+
+    def search_arguments(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        attachment = data.get("has_attachment")
+        return {
+            "query": data["q"],
+            "mailbox": data["mailbox"],
+            "folder": data["folder"],
+            "status": data["status"] or None,
+            "responsible": data["responsible"],
+            # Dates are days in the user's time zone; "to" includes its whole day.
+            "since": _start_of(data["since"]),
+            "until": _start_of(data["until"] + timedelta(days=1) if data["until"] else None),
+            "has_attachment": {"yes": True, "no": False}.get(attachment or ""),
+            "order": data["order"] or search.Order.RELEVANCE,
+        }
+
+
+def _start_of(day: date | None) -> datetime | None:
+    if day is None:
+        return None
+    return timezone.make_aware(datetime.combine(day, time.min))

@@ -1,0 +1,426 @@
+import logging
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.core.signing import BadSignature, TimestampSigner
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.http import require_GET, require_POST
+
+from postroom.accounts.actions import do_mark_notifications_read
+from postroom.crm.access import items_of_messages, responsibles_visible_to
+from postroom.crm.items import label_of, title_of, url_of
+from postroom.mail import attachments, rawstore
+from postroom.mail.models import (
+    Attachment,
+    Conversation,
+    ConversationMessage,
+    Message,
+    quarantined_in,
+    with_unread,
+)
+from postroom.mail.quotes import fold_html, split_reply
+from postroom.mail.sanitize import find_inline_image, sanitize_html, text_to_html
+from postroom.mail.search import search
+from postroom.mailboxes.access import mailboxes_for
+from postroom.mailboxes.actions import LOCAL_FOLDERS, do_choose_folders
+from postroom.mailboxes.models import MailboxGrant
+from postroom.sync.imap import SyncError
+from postroom.sync.service import delete_from_mailbox
+
+from .access import get_conversation_for_user, get_mailbox_for_user, get_message_for_user
+from .crm_save_views import annotate_conversation
+from .search_form import SearchForm
+
+logger = logging.getLogger(__name__)
+
+PAGE_SIZE = 50
+# "Show original" renders at most this much as text; the .eml download is always whole.
+ORIGINAL_SHOWN_CHARS = 1_000_000
+
+# The message body document may show images from Postroom itself (inline cid: parts)
+# and, when the reader allowed them, from anywhere; nothing else loads, nothing runs
+# (the sandbox has no allow-scripts), nothing submits, and only Postroom may frame it.
+_BODY_CSP = (
+    "default-src 'none'; img-src {images}; style-src 'unsafe-inline'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; "
+    "sandbox allow-popups allow-popups-to-escape-sandbox"
+)
+# Served parts and raw bytes are data, never a document that could run.
+_DATA_CSP = "default-src 'none'; sandbox"
+
+# Inline-image URLs carry a signed token naming the reader: the sandboxed body has an
+# opaque origin, so the browser treats its image requests as cross-site and withholds
+# the SameSite=Lax session cookie. The token is minted by the (logged-in) body view and
+# the reader's access is checked again when the image is served.
+_CID_SIGNER = TimestampSigner(salt="postroom.web.message_cid")
+_CID_MAX_AGE = 24 * 3600
+
+
+def _lock_down(response: HttpResponse, csp: str) -> HttpResponse:
+    response["Content-Security-Policy"] = csp
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _cid_url(message: Message, user):
+    def url(content_id: str) -> str:
+        value = f"{user.pk}:{message.pk}:{content_id}"
+        token = _CID_SIGNER.sign(value)[len(value) + 1 :]
+        path = reverse("web:message_cid", args=[message.pk, content_id])
+        return f"{path}?u={user.pk}&t={token}"
+
+    return url
+
+
+def _cid_reader(request: HttpRequest, message_id: int, content_id: str):
+    """The user a valid inline-image token names; else the session's user."""
+    user_id, token = request.GET.get("u", ""), request.GET.get("t", "")
+    if not (user_id and token):
+        return request.user
+    try:
+        _CID_SIGNER.unsign(f"{user_id}:{message_id}:{content_id}:{token}", max_age=_CID_MAX_AGE)
+    except BadSignature:  # also raised for an expired token
+        raise Http404 from None
+    return get_object_or_404(get_user_model(), pk=user_id, is_active=True)
+
+
+def _eml_filename(message: Message) -> str:
+    name = " ".join(re.sub(r"[^\w\- ]+", " ", message.subject).split())[:80].strip()
+    return f"{name or f'message-{message.pk}'}.eml"
+
+
+@dataclass(frozen=True)
+class ShownMessage:
+    """One message as the conversation page shows it."""
+
+    message: Message
+    body_url: str  # the sandboxed HTML document, for messages with an HTML part
+    text_html: str  # plain text escaped and linkified, for messages without one
+    quoted_html: str  # the quoted history and signature of text_html, folded away
+    blocked_remote: int
+    images_shown: bool
+    sender_trusted: bool
+
+
+def _shown(message: Message, user, images_for: set[str]) -> ShownMessage:
+    trusted = user.shows_images_from(message.from_address)
+    images = trusted or str(message.pk) in images_for
+    blocked = 0
+    if message.html_body and not images:
+        blocked = sanitize_html(message.html_body, allow_remote_images=False).blocked_remote
+    body_url = reverse("web:message_body", args=[message.pk])
+    reply, quoted = ("", "") if message.html_body else split_reply(message.text_body)
+    return ShownMessage(
+        message=message,
+        body_url=f"{body_url}?images=1" if images else body_url,
+        text_html=text_to_html(reply) if reply else "",
+        quoted_html=text_to_html(quoted) if quoted else "",
+        blocked_remote=blocked,
+        images_shown=images,
+        sender_trusted=trusted,
+    )
+
+
+@login_required
+def home(request):
+    return redirect("web:mailboxes")
+
+
+@login_required
+def mailbox_list(request):
+    return render(request, "web/mailbox_list.html", {"mailboxes": mailboxes_for(request.user)})
+
+
+@login_required
+def conversation_list(request, mailbox_id: int):
+    mailbox = get_mailbox_for_user(request.user, mailbox_id)
+    conversations = with_unread(Conversation.objects.filter(mailbox=mailbox))
+    page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "web/conversation_list.html",
+        {"mailbox": mailbox, "page": page, "quarantined": quarantined_in(mailbox).count()},
+    )
+
+
+@login_required
+def conversation_detail(request, conversation_id: int):
+    conversation = get_conversation_for_user(request.user, conversation_id)
+    images_for = set(request.GET.getlist("images"))
+    emails = [
+        _shown(message, request.user, images_for)
+        # Only what the mailbox still holds: a message deleted here leaves the view.
+        for message in conversation.messages.filter(copies__mailbox=conversation.mailbox)
+        .distinct()
+        .order_by("date", "created_at")
+        .prefetch_related(
+            Prefetch("attachments", Attachment.objects.filter(is_inline=False), to_attr="files")
+        )
+    ]
+    # The CRM items each email is on, as far as the reader's roles let them see items.
+    on_items = items_of_messages(request.user, [shown.message.pk for shown in emails])
+    for shown in emails:
+        shown.message.crm_items = on_items.get(shown.message.pk, [])
+        shown.message.crm_links = [
+            (label_of(item), title_of(item), url_of(item)) for item in shown.message.crm_items
+        ]
+    # The "Save to CRM" and "Move to…" forms of each email (crm_save_views.py).
+    crm_forms = annotate_conversation(request.user, emails)
+    # Not "messages": base.html shows django.contrib.messages under that name.
+    return render(
+        request,
+        "web/conversation_detail.html",
+        {
+            "conversation": conversation,
+            "mailbox": conversation.mailbox,
+            "emails": emails,
+            **crm_forms,
+        },
+    )
+
+
+@login_required
+@require_GET
+def search_messages(request):
+    """Full-text search with filters; only mail of mailboxes the user may read."""
+    form = SearchForm(request.user, request.GET)
+    # Filtering by a responsible person reveals which mail is on their CRM items: only
+    # people whose items the user may read are offered (and accepted).
+    form.fields["responsible"].queryset = responsibles_visible_to(request.user)
+    results = None
+    if form.is_valid() and form.has_criteria():
+        page = _page_number(request.GET.get("page"))
+        results = search(
+            request.user, **form.search_arguments(), limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        )
+    return render(
+        request,
+        "web/search.html",
+        {"form": form, "results": results, "search_query": form.data.get("q", "")},
+    )
+
+
+def _page_number(value: str | None) -> int:
+    try:
+        return min(max(int(value or 1), 1), 1000)  # deep pages cost a scan and nobody reads them
+    except ValueError:
+        return 1
+
+
+@login_required
+@require_GET
+@xframe_options_sameorigin
+def message_body(request, message_id: int):
+    """The message body as a document of its own, for the sandboxed iframe."""
+    message = get_message_for_user(request.user, message_id)
+    images = request.GET.get("images") == "1" or request.user.shows_images_from(
+        message.from_address
+    )
+    if message.html_body:
+        # Quoted history folded before sanitising: the markers are classes the sanitiser drops.
+        body = sanitize_html(
+            fold_html(message.html_body),
+            allow_remote_images=images,
+            cid_url=_cid_url(message, request.user),
+        ).html
+    else:
+        body = text_to_html(message.text_body)
+    response = render(
+        request,
+        "web/message_body.html",
+        {"message": message, "body": body, "is_html": bool(message.html_body)},
+    )
+    response["Cache-Control"] = "private, no-cache"
+    return _lock_down(
+        response, _BODY_CSP.format(images="'self' https: http:" if images else "'self'")
+    )
+
+
+def _raw_of(message: Message) -> bytes | None:
+    """The message's stored bytes, or None when they are missing or damaged (a lost pack
+    file): logged with the pack and the reason for the administrator."""
+    try:
+        return rawstore.get(message.raw_sha256)
+    except rawstore.Unreadable as exc:
+        logger.error("raw bytes of message %s unreadable: %s", message.pk, exc)
+        return None
+
+
+def _unreadable() -> HttpResponse:
+    return HttpResponse(
+        "The stored original of this email cannot be read (its file is missing or "
+        "damaged). The error is in the server's log; an administrator can restore the "
+        "data directory from a backup.",
+        status=500,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+@require_GET
+def message_cid(request, message_id: int, content_id: str):
+    """An inline image of the message, referenced from its HTML as cid:<content_id>.
+
+    No login redirect: an anonymous request without a valid token gets 404, like a
+    reader without access.
+    """
+    message = get_message_for_user(_cid_reader(request, message_id, content_id), message_id)
+    raw = _raw_of(message)
+    if raw is None:
+        return _unreadable()
+    part = find_inline_image(raw, content_id)
+    if part is None:
+        raise Http404
+    response = HttpResponse(part.data, content_type=part.content_type)
+    response["Cache-Control"] = "private, max-age=86400"  # a stored message never changes
+    return _lock_down(response, _DATA_CSP)
+
+
+@login_required
+@require_GET
+def message_original(request, message_id: int):
+    """'Show original': the raw message with every header, as escaped text."""
+    message = get_message_for_user(request.user, message_id)
+    stored = _raw_of(message)
+    if stored is None:
+        return _unreadable()
+    raw = stored.decode("utf-8", errors="replace")
+    return render(
+        request,
+        "web/message_original.html",
+        {
+            "message": message,
+            "raw": raw[:ORIGINAL_SHOWN_CHARS],
+            "truncated": len(raw) > ORIGINAL_SHOWN_CHARS,
+            "conversation": _conversation_for(request.user, message),
+        },
+    )
+
+
+@login_required
+@require_GET
+def message_eml(request, message_id: int):
+    """The raw message, byte for byte, as an .eml download."""
+    message = get_message_for_user(request.user, message_id)
+    raw = _raw_of(message)
+    if raw is None:
+        return _unreadable()
+    response = HttpResponse(raw, content_type="message/rfc822")
+    response["Content-Disposition"] = content_disposition_header(True, _eml_filename(message))
+    return _lock_down(response, _DATA_CSP)
+
+
+@login_required
+@require_GET
+def message_attachment(request, message_id: int, attachment_id: int):
+    """An attachment, as a download with its real name and type."""
+    message = get_message_for_user(request.user, message_id)
+    attachment = get_object_or_404(Attachment, pk=attachment_id, message=message)
+    response = HttpResponse(attachments.read(attachment), content_type=attachment.content_type)
+    response["Content-Disposition"] = _attachment_disposition(attachment.filename)
+    response["Cache-Control"] = "private, max-age=86400"  # a stored attachment never changes
+    return _lock_down(response, _DATA_CSP)
+
+
+def _attachment_disposition(filename: str) -> str:
+    """Content-Disposition for a download (RFC 6266): an ASCII `filename` for old clients
+    and the exact name, UTF-8 percent-encoded (RFC 8187), in `filename*`."""
+    fallback = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _conversation_for(user, message: Message) -> Conversation | None:
+    link = (
+        ConversationMessage.objects.filter(message=message, mailbox__in=mailboxes_for(user))
+        .select_related("conversation")
+        .first()
+    )
+    return link.conversation if link else None
+
+
+def _back_to_message(request: HttpRequest, message: Message):
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    conversation = _conversation_for(request.user, message)
+    if conversation is None:
+        return redirect("web:message_original", message.pk)
+    return redirect("web:conversation", conversation.pk)
+
+
+@login_required
+@require_POST
+def allow_sender_images(request, message_id: int):
+    """Always show remote images in mail from this message's sender, for this user."""
+    message = get_message_for_user(request.user, message_id)
+    request.user.allow_images_from(message.from_address)
+    return _back_to_message(request, message)
+
+
+@login_required
+@require_POST
+def disallow_sender_images(request, message_id: int):
+    message = get_message_for_user(request.user, message_id)
+    request.user.disallow_images_from(message.from_address)
+    return _back_to_message(request, message)
+
+
+@login_required
+def notification_list(request):
+    notifications = request.user.notifications.all()[:100]
+    return render(request, "web/notification_list.html", {"notifications": notifications})
+
+
+@login_required
+@require_POST
+def notifications_read(request):
+    do_mark_notifications_read(request.user)
+    return redirect("web:notifications")
+
+
+@login_required
+@require_POST
+def conversation_message_delete(request, conversation_id: int, message_id: int):
+    conversation = get_conversation_for_user(
+        request.user, conversation_id, MailboxGrant.Level.REPLY
+    )
+    if not conversation.messages.filter(pk=message_id).exists():
+        raise Http404
+    try:
+        delete_from_mailbox(message_id, conversation.mailbox)
+    except SyncError as exc:
+        messages.error(request, f"Not deleted: {exc}")
+    else:
+        messages.success(request, "Moved to the mailbox's Trash.")
+    return redirect("web:conversation", conversation.pk)
+
+
+@login_required
+def mailbox_folders(request, mailbox_id: int):
+    """A mailbox manager picks the folders that sync; the roles come from the server."""
+    level = MailboxGrant.Level.MANAGE
+    mailbox = get_object_or_404(mailboxes_for(request.user, level), pk=mailbox_id)
+    folders = mailbox.folders.exclude(name__in=LOCAL_FOLDERS)
+    if request.method == "POST":
+        chosen = set(request.POST.getlist("sync"))
+        names = [f.name for f in folders]
+        do_choose_folders(
+            mailbox,
+            sync=[n for n in names if n in chosen],
+            stop=[n for n in names if n not in chosen],
+        )
+        messages.success(request, "Saved: the worker picks the change up within seconds.")
+        return redirect("web:mailbox_folders", mailbox.pk)
+    return render(request, "web/mailbox_folders.html", {"mailbox": mailbox, "folders": folders})
