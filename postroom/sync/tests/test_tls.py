@@ -19,6 +19,7 @@ from postroom.mailboxes.models import Mailbox
 from postroom.sync import imap
 from postroom.sync.push import PushClient
 from postroom.sync.service import server_of, sync_mailbox
+from postroom.testing import aio
 from postroom.testing.dovecot import Dovecot
 from postroom.testing.fixtures import MailUser
 from postroom.testing.mail import make_email
@@ -219,7 +220,7 @@ async def _push_sees_a_delivery(
 @pytest.mark.parametrize("security", SECURITIES)
 def test_idle_push_over_tls_with_self_signed_allowed(dovecot_tls, mail_user_tls, security):
     server = address(dovecot_tls, mail_user_tls, security, allow_self_signed=True)
-    can_idle, changed, ssl_object = asyncio.run(
+    can_idle, changed, ssl_object = aio.run(
         _push_sees_a_delivery(server, dovecot_tls, mail_user_tls.address)
     )
     assert can_idle and changed
@@ -239,7 +240,7 @@ def test_idle_push_refuses_a_self_signed_certificate(dovecot_tls, mail_user_tls,
 
     where = f"{dovecot_tls.host}:{server.port}"
     with pytest.raises(imap.TlsFailed) as error:
-        asyncio.run(open_it())
+        aio.run(open_it())
     assert str(error.value) == UNTRUSTED.format(where=where)
 
 
@@ -256,4 +257,4 @@ def test_idle_push_over_starttls_needs_starttls_on_the_server(dovecot, mail_user
             await client.close()
 
     with pytest.raises(imap.TlsFailed, match=NO_STARTTLS):
-        asyncio.run(open_it())
+        aio.run(open_it())

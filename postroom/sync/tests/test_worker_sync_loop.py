@@ -3,6 +3,7 @@
 import asyncio
 
 from postroom.sync import worker as worker_module
+from postroom.testing import aio
 
 
 def test_an_unexpected_error_in_a_sync_does_not_end_the_folders_sync_loop(monkeypatch):
@@ -33,5 +34,5 @@ def test_an_unexpected_error_in_a_sync_does_not_end_the_folders_sync_loop(monkey
         loop.cancel()
         worker.executor.shutdown(wait=True)
 
-    asyncio.run(asyncio.wait_for(scenario(), 30))
+    aio.run(scenario(), timeout=30)
     assert calls == [7, 7]
