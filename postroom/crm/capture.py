@@ -37,6 +37,7 @@ from postroom.mail.models import Message
 from postroom.mailboxes.models import CrmRuleKind, Mailbox
 
 from . import actions
+from .locks import lock_addresses
 from .models import (
     Activity,
     Contact,
@@ -197,14 +198,9 @@ class _Context:
 
     @classmethod
     def build(cls, messages: list[Message], mailbox: Mailbox) -> "_Context":
-        addresses = []
-        for message in messages:
-            addresses.append(message.from_address)
-            addresses.extend(message.to_addresses)
-            addresses.extend(message.cc_addresses)
         context = cls(
             mailbox=mailbox,
-            directory=Directory.lookup(addresses),
+            directory=Directory.lookup(_addresses(messages)),
             sent=sent_by_us([m.pk for m in messages], mailbox),
         )
         if mailbox.crm_rule == CrmRuleKind.SMART:
@@ -263,26 +259,37 @@ def capture_messages(messages: Iterable[Message], mailbox: Mailbox) -> dict[int,
     try:
         # The whole batch in one transaction: the common case, and the cheap one.
         with transaction.atomic():
+            lock_addresses(_addresses(messages))
             context = _Context.build(messages, mailbox)
             results = {message.pk: _capture(message, context) for message in messages}
             context.flush()
             return results
     except Exception:
         logger.warning("CRM capture of a batch failed; capturing its emails one by one")
-    # Something failed: all of it was rolled back; now each email in a savepoint of its
-    # own, so that one broken email costs only itself.
+    # Something failed: all of it was rolled back; now each email in a transaction of
+    # its own, so that one broken email costs only itself.
     results: dict[int, CaptureResult] = {}
-    context = _Context.build(messages, mailbox)
     for message in messages:
         try:
             with transaction.atomic():
+                lock_addresses(_addresses([message]))
+                context = _Context.build([message], mailbox)
                 results[message.pk] = _capture(message, context)
                 context.flush()
         except Exception as exc:
             logger.exception("CRM capture of message %s failed", message.pk)
             results[message.pk] = CaptureResult(skipped=f"internal error: {exc!r}")
-            context = _Context.build(messages, mailbox)  # what it remembered was undone
     return results
+
+
+def _addresses(messages: list[Message]) -> list[str]:
+    """Everyone a capture of these emails may look up or create an item for."""
+    found = []
+    for message in messages:
+        found.append(message.from_address)
+        found.extend(message.to_addresses)
+        found.extend(message.cc_addresses)
+    return found
 
 
 def _capture(message: Message, ctx: _Context) -> CaptureResult:
