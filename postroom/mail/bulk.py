@@ -137,6 +137,33 @@ def update_rows(
             cursor.executemany(sql, prepared)
 
 
+def select_in(
+    model: type[models.Model],
+    field: str,
+    values: Sequence[Any],
+    columns: Sequence[str],
+    chunk: int = 5000,
+) -> list[tuple]:
+    """The `columns` of the rows whose `field` is one of `values` (text or numbers),
+    in one query per `chunk`: Django's `__in` lookup adapts every value through the
+    field first, which costs as much as the query for a batch of ten thousand."""
+    db = connections[DEFAULT_DB_ALIAS]
+    meta, quote = model._meta, db.ops.quote_name
+    wanted = ", ".join(quote(meta.get_field(name).column) for name in columns)
+    key = quote(meta.get_field(field).column)
+    found: list[tuple] = []
+    with db.cursor() as cursor:
+        for start in range(0, len(values), chunk):
+            part = list(values[start : start + chunk])
+            marks = ", ".join(["%s"] * len(part))
+            cursor.execute(
+                f"SELECT {wanted} FROM {quote(meta.db_table)} WHERE {key} IN ({marks})",  # noqa: S608
+                part,
+            )
+            found.extend(cursor.fetchall())
+    return found
+
+
 def _needs_prep(field: models.Field) -> bool:
     # Dates and JSON need the backend's adaptation; numbers, text and bytes do not.
     return field.get_internal_type() in {"DateTimeField", "DateField", "JSONField"}

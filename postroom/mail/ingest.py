@@ -17,7 +17,7 @@ from postroom.mailboxes.models import Folder, Mailbox
 
 from . import rawstore
 from .attachments import store_attachments
-from .bulk import insert_ignoring_conflicts, insert_returning, update_rows
+from .bulk import insert_ignoring_conflicts, insert_returning, select_in, update_rows
 from .models import Attachment, AttachmentBlob, Message, MessageCopy
 from .parse import (
     Envelope,
@@ -67,7 +67,10 @@ def prepare(batch: list[FetchedMessage]) -> Prepared:
 
 
 def store_copies(
-    folder: Folder, uidvalidity: int, batch: list[FetchedMessage] | Prepared
+    folder: Folder,
+    uidvalidity: int,
+    batch: list[FetchedMessage] | Prepared,
+    staged: rawstore.Staged | None = None,
 ) -> list[int]:
     """Record a batch of fetched messages in `folder`; return the ids of newly seen messages.
 
@@ -75,14 +78,18 @@ def store_copies(
     query for the identities already known and three multi-row INSERTs (raw bytes,
     messages, copies) per batch, whatever its size. Runs in the caller's transaction. A
     UID stored already (a re-fetch after a crash) is skipped by the copy's unique key;
-    its message is not reported again. `batch` may come `prepare`d.
+    its message is not reported again. `batch` may come `prepare`d, and its raw bytes
+    `staged` (rawstore.stage of those rawstore.unknown found new) by another thread.
     """
     prepared = batch if isinstance(batch, Prepared) else prepare(batch)
     fresh, shas, envelopes = prepared.fetched, prepared.shas, prepared.envelopes
     if not fresh:
         return []
     identities, hashes, ids = _identities(fresh, envelopes)
-    rawstore.put_many(dict(zip(shas, (f.raw for f in fresh), strict=True)))
+    if staged is None:
+        rawstore.put_many(dict(zip(shas, (f.raw for f in fresh), strict=True)))
+    else:
+        rawstore.record(staged)
     # The same email may be stored already, from this or another mailbox: skipped.
     new = (
         (i, e.message_id, h, sha, len(f.raw), f.internal_date, f.truncated_size)
@@ -172,8 +179,11 @@ def _identities(
     ]
     ids: dict[str, int] = {}
     stored: dict[str, str] = {}  # identity -> content hash of the email holding it
-    rows = Message.objects.filter(identity__in={e.identity for e in envelopes}).values_list(
-        "pk", "identity", "content_hash", "truncated_size", "raw_sha256"
+    rows = select_in(
+        Message,
+        "identity",
+        list({e.identity for e in envelopes}),
+        ["id", "identity", "content_hash", "truncated_size", "raw_sha256"],
     )
     unhashed: dict[str, list[str]] = {}  # raw sha256 -> identities
     for pk, identity, known_hash, truncated, raw_sha256 in rows:

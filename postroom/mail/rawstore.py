@@ -24,12 +24,13 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from django.conf import settings
 
-from .bulk import insert_ignoring_conflicts
+from .bulk import insert_ignoring_conflicts, select_in
 from .models import RawMessage
 
 logger = logging.getLogger(__name__)
@@ -58,38 +59,60 @@ def in_files() -> bool:
     return settings.POSTROOM["RAW_STORE"] == "files"
 
 
+@dataclass
+class Staged:
+    """Bytes made ready for their rows: written to a pack (file store) or held for the
+    row (database store). `record` inserts the rows in the caller's transaction."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple]
+
+
 def put_many(raws: dict[str, bytes]) -> None:
     """Store {sha256: bytes}; bytes already stored are skipped, not rewritten.
 
     Runs in the caller's transaction. With the file store the new bytes are durable on
     disk when this returns; the rows commit with the caller's transaction.
     """
-    if not raws:
-        return
+    record(stage(unknown(raws)))
+
+
+def unknown(raws: dict[str, bytes]) -> dict[str, bytes]:
+    """Those of `raws` not stored yet, by one query on the primary key per 5,000.
+
+    With the database store every one is returned: its INSERT skips known rows itself,
+    and the query would cost as much as the conflict.
+    """
+    if not raws or not in_files():
+        return raws
+    known = {sha for (sha,) in select_in(RawMessage, "sha256", list(raws), ["sha256"])}
+    return {sha: raw for sha, raw in raws.items() if sha not in known}
+
+
+def stage(raws: dict[str, bytes], writer: "PackWriter | None" = None) -> Staged:
+    """Make `raws` ready to be recorded, without the database: with the file store they
+    are appended to a pack and fsynced (this thread's, or the given `writer`, e.g. the
+    one of the thread that hands the work over, so that a helper thread adds to a pack
+    that lives on instead of starting its own). Safe in any thread: an initial sync
+    writes one batch's pack while it inserts the rows of the one before."""
     if not in_files():
-        insert_ignoring_conflicts(RawMessage, ["sha256", "data"], raws.items())
-        return
-    # Known bytes (a re-fetch, the same email in another mailbox) are not appended
-    # again: one query on the primary key per batch.
-    wanted = list(raws)
-    known: set[str] = set()
-    for start in range(0, len(wanted), 1000):
-        known.update(
-            RawMessage.objects.filter(sha256__in=wanted[start : start + 1000]).values_list(
-                "sha256", flat=True
-            )
-        )
-    new = [(sha, raw) for sha, raw in raws.items() if sha not in known]
-    if not new:
-        return
-    pack, offsets = _writer().append([raw for _, raw in new])
-    # Another worker may have stored the same bytes meanwhile: its row wins, these bytes
-    # stay unreferenced in the pack.
-    insert_ignoring_conflicts(
-        RawMessage,
-        ["sha256", "pack", "pack_offset", "size"],
-        ((sha, pack, offset, len(raw)) for (sha, raw), offset in zip(new, offsets, strict=True)),
-    )
+        return Staged(("sha256", "data"), list(raws.items()))
+    if not raws:
+        return Staged(("sha256", "pack", "pack_offset", "size"), [])
+    pack, offsets = (writer or pack_writer()).append(list(raws.values()))
+    rows = [
+        (sha, pack, offset, len(raw))
+        for (sha, raw), offset in zip(raws.items(), offsets, strict=True)
+    ]
+    return Staged(("sha256", "pack", "pack_offset", "size"), rows)
+
+
+def record(staged: Staged) -> None:
+    """The rows of staged bytes, in the caller's transaction. Another worker may have
+    stored the same bytes meanwhile: its row wins, and these bytes stay unreferenced in
+    their pack (harmless)."""
+    if staged.rows:
+        insert_ignoring_conflicts(RawMessage, staged.columns, staged.rows)
 
 
 def get(sha256: str) -> bytes:
@@ -165,11 +188,12 @@ def _read_pack(
         os.close(fd)
 
 
-class _PackWriter:
+class PackWriter:
     """Appends to one pack file of its own; one per thread of each process, so writers
-    never share a file and need no lock."""
+    never share a file. The lock only serialises a thread's writer lent to a helper."""
 
     def __init__(self) -> None:
+        self.lock = threading.Lock()
         self.fd: int | None = None
         self.root: Path | None = None
         self.name = ""
@@ -178,6 +202,10 @@ class _PackWriter:
 
     def append(self, raws: list[bytes]) -> tuple[str, list[int]]:
         """Write `raws` one after the other and fsync: (pack name, offset of each)."""
+        with self.lock:
+            return self._append(raws)
+
+    def _append(self, raws: list[bytes]) -> tuple[str, list[int]]:
         total = sum(map(len, raws))
         year = date.today().year
         if (
@@ -254,11 +282,11 @@ def _fsync_dir(path: Path) -> None:
 _local = threading.local()
 
 
-def _writer() -> _PackWriter:
+def pack_writer() -> PackWriter:
     """This thread's writer; a forked child starts its own pack."""
     writer = getattr(_local, "writer", None)
     if writer is None or _local.pid != os.getpid():
-        writer, _local.pid = _PackWriter(), os.getpid()
+        writer, _local.pid = PackWriter(), os.getpid()
         _local.writer = writer
     elif writer.root != root():
         writer.close()  # DATA_DIR changed (tests): a pack in the new directory

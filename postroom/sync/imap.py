@@ -5,6 +5,7 @@ client directly, because imap_tools parses every message into objects and we sto
 the exact bytes first and parse later, in a job.
 """
 
+import functools
 import imaplib
 import logging
 import re
@@ -353,16 +354,30 @@ _DATE_TIME = re.compile(rb"\s*(\d{1,2})-(\w{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+
 def _internal_date(value: bytes) -> datetime | None:
     """'23-Nov-2026 11:51:12 +0000' -> an aware datetime (strptime is 10x slower)."""
     match = _DATE_TIME.match(value)
-    if not match or match.group(2) not in _MONTHS:
+    if not match:
         return None
-    day, month, year, hour, minute, second = (int(g) if g.isdigit() else _MONTHS[g]
-                                              for g in match.group(1, 2, 3, 4, 5, 6))  # fmt: skip
-    offset = timedelta(hours=int(match.group(8)), minutes=int(match.group(9)))
-    zone = timezone(-offset if match.group(7) == b"-" else offset)
+    day, month, year, hour, minute, second, sign, hours, minutes = match.groups()
+    if month not in _MONTHS:
+        return None
     try:
-        return datetime(year, month, day, hour, minute, second, tzinfo=zone)
+        return datetime(
+            int(year),
+            _MONTHS[month],
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            tzinfo=_zone(sign, hours, minutes),
+        )
     except ValueError:
         return None
+
+
+@functools.cache
+def _zone(sign: bytes, hours: bytes, minutes: bytes) -> timezone:
+    # A folder's dates carry a handful of offsets: each is made once.
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return timezone(-offset if sign == b"-" else offset)
 
 
 _SIZE = re.compile(rb"UID (\d+).*RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+).*UID (\d+)")

@@ -6,8 +6,9 @@ and the unique keys on the copy and the message's identity make that a no-op.
 """
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -16,8 +17,10 @@ from django.conf import settings
 from django.db import transaction
 
 from postroom import pipeline
+from postroom.mail import rawstore
 from postroom.mail.ingest import FetchedMessage, Prepared, prepare, store_copies
 from postroom.mail.models import MessageCopy
+from postroom.mail.rawstore import Staged
 from postroom.mailboxes.actions import (
     do_record_sync_failure,
     do_record_sync_success,
@@ -31,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 # A batch is one FETCH and one transaction: at most SYNC_BATCH messages, or this many bytes.
 BATCH_BYTES = 32 * 1024 * 1024
+# Batches fetched ahead of the one being stored (each at most BATCH_BYTES).
+FETCH_AHEAD = 2
 
 Progress = Callable[[int, int], None]  # (done, total) for one folder
 
@@ -127,27 +132,57 @@ def _fetch_and_store(client, folder, status, uids, summary, budget, progress, mo
             batches, summary.more = batches[: budget[0]], True
         budget[0] -= len(batches)
     done = 0
-    # The next batch downloads in a thread while this one is stored: the socket and
-    # SQLite both release the GIL, so network and disk overlap. Only that thread uses
-    # the IMAP connection until it hands the batch over.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch") as prefetch:
-        # The fetch thread also hashes the batch (ingest.prepare) while this one writes.
-        pending = prefetch.submit(_fetch_prepared, client, batches[0]) if batches else None
-        for index, batch in enumerate(batches):
-            fetched = pending.result()
-            if index + 1 < len(batches):
-                pending = prefetch.submit(_fetch_prepared, client, batches[index + 1])
-            with transaction.atomic():
-                arrived = store_copies(folder, status.uidvalidity, fetched)
-                # The cursor moves in the same transaction as the messages it covers.
-                folder.save(update_fields=move_cursor(folder, [uid for uid, _ in batch]))
-                if arrived:
-                    pipeline.messages_arrived(arrived, folder.mailbox_id)
-            summary.fetched += len(fetched.fetched)
-            summary.new += len(arrived)
-            done += len(batch)
-            if progress:
-                progress(done, len(uids))
+    for batch, (prepared, staged) in zip(batches, _pipelined(client, batches), strict=True):
+        with transaction.atomic():
+            arrived = store_copies(folder, status.uidvalidity, prepared, staged)
+            # The cursor moves in the same transaction as the messages it covers.
+            folder.save(update_fields=move_cursor(folder, [uid for uid, _ in batch]))
+            if arrived:
+                pipeline.messages_arrived(arrived, folder.mailbox_id)
+        summary.fetched += len(prepared.fetched)
+        summary.new += len(arrived)
+        done += len(batch)
+        if progress:
+            progress(done, len(uids))
+
+
+def _pipelined(client, batches: list[list[tuple[int, int]]]) -> Iterator[tuple[Prepared, Staged]]:
+    """Each batch fetched and hashed, and its new raw bytes staged, ahead of its store.
+
+    Three stages overlap, each in its own thread: a fetch thread downloads and hashes
+    the batches to come (`ingest.prepare`); a pack thread writes and fsyncs the raw bytes
+    of the next batch (`rawstore.stage`); the caller inserts the rows of this one. The
+    socket, hashing, writes, fsync and SQLite all release the GIL, so network, disk and
+    database work at once. Only the fetch thread uses the IMAP connection, and only the
+    caller's thread the database (which bytes are new is asked there, one batch ahead).
+    At most FETCH_AHEAD batches wait in memory.
+    """
+    if not batches:
+        return
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch") as fetcher,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack") as packer,
+    ):
+        fetching = deque(fetcher.submit(_fetch_prepared, client, b) for b in batches[:FETCH_AHEAD])
+        staging: deque[Future] = deque()
+        queued = len(fetching)
+        writer = rawstore.pack_writer()  # this thread's pack: no new file per sync
+
+        def hand_over() -> None:
+            nonlocal queued
+            prepared = fetching.popleft().result()
+            if queued < len(batches):
+                fetching.append(fetcher.submit(_fetch_prepared, client, batches[queued]))
+                queued += 1
+            raws = dict(zip(prepared.shas, (f.raw for f in prepared.fetched), strict=True))
+            new = rawstore.unknown(raws)
+            staging.append(packer.submit(lambda: (prepared, rawstore.stage(new, writer))))
+
+        hand_over()
+        while staging:
+            if fetching:
+                hand_over()  # the next batch's bytes are written while this one's rows are
+            yield staging.popleft().result()
 
 
 def _reconcile(client, folder: Folder, status: imap.FolderStatus) -> None:
@@ -221,13 +256,14 @@ def _batches(sizes: dict[int, int], uids: list[int]) -> Iterator[list[tuple[int,
     """(uid, size) batches bounded by message count and bytes, in UID order."""
     batch: list[tuple[int, int]] = []
     total, most = 0, settings.POSTROOM["SYNC_BATCH"]
+    limit = settings.POSTROOM["MAX_MESSAGE_SIZE"]
     for uid in uids:
         size = sizes.get(uid, 0)
         if batch and (len(batch) >= most or total + size > BATCH_BYTES):
             yield batch
             batch, total = [], 0
         batch.append((uid, size))
-        total += min(size, settings.POSTROOM["MAX_MESSAGE_SIZE"])
+        total += min(size, limit)
     if batch:
         yield batch
 

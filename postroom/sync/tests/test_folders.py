@@ -7,6 +7,7 @@ import pytest
 
 from postroom import jobs
 from postroom.crm.models import Lead
+from postroom.mail import rawstore
 from postroom.mail.models import Conversation, Message, MessageCopy
 from postroom.mailboxes.models import Folder
 from postroom.sync import service
@@ -165,3 +166,25 @@ def test_a_message_the_server_fails_to_give_does_not_stop_the_folder(
     assert marker.status == Message.Status.QUARANTINED
     assert Message.objects.filter(status=Message.Status.PARSED).count() == 2
     assert dovecot_mailbox.folders.get(name="INBOX").last_uid == 3
+
+
+def test_a_sync_of_many_batches_writes_one_pack_and_keeps_every_byte(
+    dovecot, mail_user, dovecot_mailbox, settings, tmp_path
+):
+    # The pack thread of the pipelined sync writes to the syncing thread's pack: two
+    # syncs of several batches each add to one file instead of starting one per sync.
+    settings.DATA_DIR = tmp_path
+    settings.POSTROOM = {**settings.POSTROOM, "RAW_STORE": "files", "SYNC_BATCH": 2}
+    sent = [make_email(subject=f"Batch {n}", body=f"body {n} " * 50) for n in range(7)]
+    for raw in sent[:5]:
+        dovecot.deliver(raw, to=mail_user.address)
+    sync_mailbox(dovecot_mailbox)
+    for raw in sent[5:]:
+        dovecot.deliver(raw, to=mail_user.address)
+    sync_mailbox(dovecot_mailbox)
+    assert len(list((tmp_path / "raw").glob("packs/*/*.pack"))) == 1
+    raws = rawstore.get_many(MessageCopy.objects.values_list("message__raw_sha256", flat=True))
+    assert len(raws) == 7  # each read back and checked against its SHA-256
+    for n, raw in enumerate(sent):
+        body = raw.split(b"\n\n", 1)[1]
+        assert sum(body in stored.replace(b"\r\n", b"\n") for stored in raws.values()) == 1, n
