@@ -33,8 +33,14 @@ BATCH = 500
 
 
 def _seed(contacts: int, companies: int) -> None:
+    from django.contrib.auth import get_user_model
+
     from postroom.crm.models import Company, CompanyDomain, Contact, ContactEmail
 
+    # Every client has a manager, as in a real CRM: 20 colleagues share them.
+    managers = get_user_model().objects.bulk_create(
+        [get_user_model()(username=f"manager{i}", email=f"manager{i}@acme.test") for i in range(20)]
+    )
     made = Company.objects.bulk_create(
         [Company(name=f"Company {i}") for i in range(companies)], batch_size=2000
     )
@@ -45,7 +51,9 @@ def _seed(contacts: int, companies: int) -> None:
     for start in range(0, contacts, 5000):
         people = Contact.objects.bulk_create(
             [
-                Contact(name=f"Person {i}", company=made[i % companies])
+                Contact(
+                    name=f"Person {i}", company=made[i % companies], responsible=managers[i % 20]
+                )
                 for i in range(start, min(start + 5000, contacts))
             ]
         )

@@ -33,6 +33,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from postroom.mail.bulk import create_objects, insert_ignoring_conflicts
 from postroom.mail.models import Message
 from postroom.mailboxes.models import CrmRuleKind, Mailbox
 
@@ -136,36 +137,29 @@ class _Context:
     def flush(self) -> None:
         """Write what the batch made: one INSERT per table, whatever the batch's size."""
         # In the order of their foreign keys: contacts before their emails and deals.
+        # bulk.create_objects, not bulk_create: compiling every value of every row made
+        # writing the batch cost more than deciding what to write.
         for model in (Contact, Lead, Deal, SmartItem):
-            made = [i for i in self.pending_new if type(i) is model]
-            if made:
-                model.objects.bulk_create(made)
-        if self.pending_emails:
-            ContactEmail.objects.bulk_create(self.pending_emails)
-        if self.pending_activities:
-            Activity.objects.bulk_create([a for a, _ in self.pending_activities])
+            create_objects([i for i in self.pending_new if type(i) is model])
+        create_objects(self.pending_emails)
+        create_objects([a for a, _ in self.pending_activities])
         now = timezone.now()
+        type_of = ContentType.objects.get_for_model
         entries = [
-            TimelineEntry(
-                content_type=ContentType.objects.get_for_model(item),
-                object_id=item.pk,
-                kind=TimelineEntry.Kind.CREATED,
-                text=text,
-                occurred_at=now,
-            )
+            (type_of(item).pk, item.pk, TimelineEntry.Kind.CREATED, None, text, now)
             for item, text in self.pending_created
         ] + [
-            TimelineEntry(
-                content_type=ContentType.objects.get_for_model(item),
-                object_id=item.pk,
-                activity=activity,
-                kind=TimelineEntry.Kind.ACTIVITY,
-                occurred_at=activity.occurred_at,
-            )
+            (type_of(item).pk, item.pk, TimelineEntry.Kind.ACTIVITY, activity.pk, "", when)
             for activity, items in self.pending_activities
             for item in items
+            for when in [activity.occurred_at]
         ]
-        TimelineEntry.objects.bulk_create(entries)
+        # An activity already on an item (the unique constraint) stays as it was.
+        insert_ignoring_conflicts(
+            TimelineEntry,
+            ["content_type", "object_id", "kind", "activity", "text", "occurred_at"],
+            entries,
+        )
         for activity, items in self.pending_bindings:
             actions.do_bind_activity_to(activity, items)
         for result, message in self.pending_notes:

@@ -60,11 +60,13 @@ class Directory:
             return directory
         emails = (
             ContactEmail.objects.filter(email__in=wanted)
-            .select_related("contact__company", "contact__responsible")
+            .select_related("contact__company")
             .order_by("contact_id")
         )
         for row in emails:
             directory.contacts.setdefault(row.email, row.contact)
+        # Their managers are a few colleagues: each read once, not once per contact.
+        _attach_responsible(list(directory.contacts.values()))
         leads = Lead.objects.filter(email__in=wanted, status__in=Lead.OPEN_STATUSES).order_by(
             "-created_at", "-pk"
         )
@@ -102,6 +104,14 @@ class Directory:
 
     def remember_lead(self, address: str, lead: Lead) -> None:
         self.leads[normalise_email(address)] = lead
+
+
+def _attach_responsible(contacts: list[Contact]) -> None:
+    ids = {c.responsible_id for c in contacts if c.responsible_id}
+    users = get_user_model().objects.in_bulk(ids) if ids else {}
+    cache = Contact.responsible.field
+    for contact in contacts:
+        cache.set_cached_value(contact, users.get(contact.responsible_id))
 
 
 _MACHINE_MAIL = {
