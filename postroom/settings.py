@@ -232,6 +232,10 @@ POSTROOM = {
     # hour, SEND_MAX_ATTEMPTS times in all; then the email is marked failed.
     "SEND_MAX_ATTEMPTS": int(os.environ.get("POSTROOM_SEND_MAX_ATTEMPTS", "10")),
     "SEND_RETRY_BASE": float(os.environ.get("POSTROOM_SEND_RETRY_BASE", "60")),
+    # An attempt still `sending` after this many seconds has lost its worker: it is
+    # checked against the Sent folder and tried again. Far above any live attempt, whose
+    # network waits are bounded by SMTP_TIMEOUT each.
+    "SEND_STALE_AFTER": float(os.environ.get("POSTROOM_SEND_STALE_AFTER", "900")),
     # Mail domains of the organisation (comma-separated): mail from or between them is
     # internal and never goes to the CRM, as mail of Postroom users and mailboxes.
     "INTERNAL_DOMAINS": [

@@ -7,7 +7,7 @@ Sent once, as far as SMTP allows:
 2. An attempt first commits status `sending` and the attempt count (`_claim`), and
    only then talks SMTP.
 3. Right after the server's 250, one short transaction marks it `sent`.
-4. A message found in `sending` whose attempt is older than STALE_AFTER (its worker
+4. A message found in `sending` whose attempt is older than SEND_STALE_AFTER (its worker
    died), or whose connection broke after the data went out, is `delivery_unknown`:
    before it is sent again, the mailbox's Sent folder is searched for its
    Message-ID, and if it is there the message is marked sent, not sent again.
@@ -53,9 +53,6 @@ logger = logging.getLogger(__name__)
 
 Status = OutboxMessage.Status
 
-# An attempt still `sending` after this long has lost its worker: SMTP waits are
-# bounded by SMTP_TIMEOUT each, so a live attempt never gets near it.
-STALE_AFTER = timedelta(minutes=15)
 # Retries wait base * 2^(attempt - 1), jittered, at most this long.
 MAX_BACKOFF = timedelta(hours=1)
 # Sent mail whose Sent-folder copy could not be made is still shown in Postroom at
@@ -68,6 +65,11 @@ OUTBOX_UIDVALIDITY = 1
 
 def _config(name: str):
     return settings.POSTROOM[name]
+
+
+def stale_after() -> timedelta:
+    """How old a `sending` attempt is when its worker must have died (SEND_STALE_AFTER)."""
+    return timedelta(seconds=_config("SEND_STALE_AFTER"))
 
 
 def smtp_server_of(mailbox: Mailbox) -> smtp.SmtpServer:
@@ -178,10 +180,10 @@ def _claim(outbox_id: int) -> OutboxMessage | None:
         return None
     now = timezone.now()
     if outbox.status == Status.SENDING:
-        if outbox.last_attempt_at and outbox.last_attempt_at > now - STALE_AFTER:
+        if outbox.last_attempt_at and outbox.last_attempt_at > now - stale_after():
             # A worker is on it (or this job is a duplicate): look again once the
             # attempt would be stale, in case that worker dies.
-            _schedule(outbox.pk, outbox.last_attempt_at + STALE_AFTER)
+            _schedule(outbox.pk, outbox.last_attempt_at + stale_after())
             return None
         # Its worker died mid-attempt: the server may have the email.
         outbox.delivery_unknown = True
@@ -478,7 +480,7 @@ def requeue_stalled(now: datetime | None = None) -> int:
     grace = timedelta(minutes=5)
     stalled = (
         OutboxMessage.objects.filter(
-            Q(status=Status.SENDING, last_attempt_at__lt=now - STALE_AFTER)
+            Q(status=Status.SENDING, last_attempt_at__lt=now - stale_after())
             | Q(status=Status.QUEUED, next_attempt_at__lt=now - grace)
             | Q(status=Status.QUEUED, next_attempt_at__isnull=True, created_at__lt=now - grace)
         )

@@ -20,6 +20,7 @@ import ssl
 import tempfile
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -70,6 +71,7 @@ class _State:
     messages: list[CapturedMail] = field(default_factory=list)
     failures: deque[_Failure] = field(default_factory=deque)
     changed: threading.Condition = field(default_factory=threading.Condition)
+    on_accept: Callable[[CapturedMail], None] | None = None
 
     def take_failure(self, stage: Stage) -> str | None:
         """The reply for this command if a failure is queued for its stage, else None."""
@@ -140,6 +142,8 @@ class _Handler:
         with self.state.changed:
             self.state.messages.append(mail)
             self.state.changed.notify_all()
+        if self.state.on_accept is not None:
+            self.state.on_accept(mail)  # before the 250: e.g. kill the sender mid-delivery
         return "250 Message accepted for delivery"
 
 
@@ -272,6 +276,10 @@ class CapturingSMTPServer:
                     f"got {len(self._state.messages)}"
                 )
             return list(self._state.messages)
+
+    def on_accept(self, hook: Callable[[CapturedMail], None] | None) -> None:
+        """Call `hook` with each accepted email, in the server's thread, before the 250."""
+        self._state.on_accept = hook
 
     def fail_next(
         self,

@@ -1,7 +1,6 @@
 """Delivering the Outbox through a real SMTP server (aiosmtpd) and a real Dovecot: sent
 once, retried, failed with the server's words, held by the quota, saved to Sent."""
 
-import time
 from collections import Counter
 from datetime import timedelta
 
@@ -210,7 +209,7 @@ def _crashed_mid_send(outbox: OutboxMessage) -> None:
     OutboxMessage.objects.filter(pk=outbox.pk).update(
         status=Status.SENDING,
         attempts=1,
-        last_attempt_at=timezone.now() - delivery.STALE_AFTER - timedelta(seconds=1),
+        last_attempt_at=timezone.now() - delivery.stale_after() - timedelta(seconds=1),
     )
 
 
@@ -250,7 +249,7 @@ def test_an_attempt_in_progress_is_left_to_its_worker(sales, alice, smtp_server)
     assert smtp_server.messages == []
     # Looked at again once that attempt would be stale, in case its worker died.
     later = DBTaskResult.objects.filter(status="READY").get()
-    assert later.run_after > timezone.now() + delivery.STALE_AFTER - timedelta(minutes=1)
+    assert later.run_after > timezone.now() + delivery.stale_after() - timedelta(minutes=1)
 
 
 def test_lost_jobs_are_given_back(sales, alice, smtp_server):
@@ -288,10 +287,8 @@ def test_no_email_is_sent_twice(sales, alice, smtp_server, settings, fast_retrie
     smtp_server.fail_next(451, "4.3.0 try later", count=25, at="DATA")
     smtp_server.fail_next(421, "4.7.0 too busy", count=10, at="MAIL")
     smtp_server.fail_next(452, "4.2.2 mailbox full", count=10, at="RCPT")
-    started = time.monotonic()
     emails = [_email(sales, alice, n) for n in range(200)]
-    run_jobs()
-    elapsed = time.monotonic() - started
+    run_jobs()  # a hang ends at pytest's timeout; bench/outbox_throughput.py measures speed
 
     delivered = Counter(m.message["Message-ID"] for m in smtp_server.messages)
     assert set(delivered) == {f"<{e.message_id}>" for e in emails}
@@ -299,9 +296,6 @@ def test_no_email_is_sent_twice(sales, alice, smtp_server, settings, fast_retrie
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {Status.SENT}
     assert OutboxMessage.objects.filter(stored_message__isnull=True).count() == 0
     assert sum(OutboxMessage.objects.values_list("attempts", flat=True)) == 245
-    # A bound against a hang, not a speed test (bench/outbox_throughput.py measures that):
-    # other test runs on the same machine may slow this one several times over.
-    assert elapsed < 600, f"200 emails took {elapsed:.1f} s"
 
 
 def test_a_mailbox_without_imap_sends_and_shows_the_email(smtp_server, alice):

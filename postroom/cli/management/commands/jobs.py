@@ -15,8 +15,10 @@ HOUSEKEEPING_EVERY = 60.0
 
 
 def _housekeeping(stop: threading.Event) -> None:
-    """Periodic, idempotent jobs; several runners doing this at once is harmless."""
-    while not stop.wait(HOUSEKEEPING_EVERY):
+    """Periodic, idempotent jobs; several runners doing this at once is harmless. The
+    first round runs at start: a runner restarted after a crash recovers at once what
+    its predecessor left."""
+    while True:
         close_old_connections()
         try:
             recover_outbox.enqueue()
@@ -24,6 +26,8 @@ def _housekeeping(stop: threading.Event) -> None:
             logger.exception("housekeeping failed")
         finally:
             close_old_connections()
+        if stop.wait(HOUSEKEEPING_EVERY):
+            return
 
 
 class Command(BaseCommand):
