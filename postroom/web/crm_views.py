@@ -570,36 +570,37 @@ def _fields(form, *names) -> dict:
     return {name: form.cleaned_data[name] for name in names}
 
 
+def _item_form_page(request, form, item, *, create, update, title, smart_type=None):
+    """The create/edit page of a CRM item: on a valid POST the service `create()`s or
+    `update()`s it (both read the form's cleaned data) and the page goes to the item."""
+    if request.method == "POST" and form.is_valid():
+        saved = _save(form, update if item else create)
+        if saved:
+            messages.success(request, "Saved.")
+            return redirect(saved)
+    back_url = item.get_absolute_url() if item else ""
+    return _form_page(request, form, title=title, back_url=back_url, smart_type=smart_type)
+
+
 @crm_view
 def lead_form(request, lead_id: int | None = None):
     user = request.user
     lead = _editable(user, items_for(user, Lead), lead_id) if lead_id else None
     if lead is None:
         _check_create(user, Lead)
-    form = LeadForm(
-        request.POST or None,
-        instance=lead,
-        user=user,
-        initial={} if lead else {"responsible": user},
-    )
-    if request.method == "POST" and form.is_valid():
-        values = _fields(form, *editing.LEAD_FIELDS)
-        saved = _save(
-            form,
-            lambda: (
-                editing.do_update_lead(lead, acting_user=user, **values)
-                if lead
-                else editing.do_create_lead(acting_user=user, **values)
-            ),
-        )
-        if saved:
-            messages.success(request, "Saved.")
-            return redirect(saved)
-    return _form_page(
+    initial = {} if lead else {"responsible": user}
+    form = LeadForm(request.POST or None, instance=lead, user=user, initial=initial)
+
+    def values() -> dict:
+        return _fields(form, *editing.LEAD_FIELDS)
+
+    return _item_form_page(
         request,
         form,
+        lead,
+        create=lambda: editing.do_create_lead(acting_user=user, **values()),
+        update=lambda: editing.do_update_lead(lead, acting_user=user, **values()),
         title=f"Edit lead “{lead.title}”" if lead else "New lead",
-        back_url=lead.get_absolute_url() if lead else "",
     )
 
 
@@ -611,24 +612,17 @@ def contact_form(request, contact_id: int | None = None):
         _check_create(user, Contact)
     initial = {} if contact else {"responsible": user, "company": request.GET.get("company")}
     form = ContactForm(request.POST or None, instance=contact, user=user, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        values = _fields(form, "name", "company", "responsible", "emails", "phones")
-        saved = _save(
-            form,
-            lambda: (
-                editing.do_update_contact(contact, acting_user=user, **values)
-                if contact
-                else editing.do_create_contact(acting_user=user, **values)
-            ),
-        )
-        if saved:
-            messages.success(request, "Saved.")
-            return redirect(saved)
-    return _form_page(
+
+    def values() -> dict:
+        return _fields(form, "name", "company", "responsible", "emails", "phones")
+
+    return _item_form_page(
         request,
         form,
+        contact,
+        create=lambda: editing.do_create_contact(acting_user=user, **values()),
+        update=lambda: editing.do_update_contact(contact, acting_user=user, **values()),
         title=f"Edit contact “{contact}”" if contact else "New contact",
-        back_url=contact.get_absolute_url() if contact else "",
     )
 
 
@@ -638,30 +632,19 @@ def company_form(request, company_id: int | None = None):
     company = _editable(user, items_for(user, Company), company_id) if company_id else None
     if company is None:
         _check_create(user, Company)
-    form = CompanyForm(
-        request.POST or None,
-        instance=company,
-        user=user,
-        initial={} if company else {"responsible": user},
-    )
-    if request.method == "POST" and form.is_valid():
-        values = _fields(form, "name", "responsible", "domains")
-        saved = _save(
-            form,
-            lambda: (
-                editing.do_update_company(company, acting_user=user, **values)
-                if company
-                else editing.do_create_company(acting_user=user, **values)
-            ),
-        )
-        if saved:
-            messages.success(request, "Saved.")
-            return redirect(saved)
-    return _form_page(
+    initial = {} if company else {"responsible": user}
+    form = CompanyForm(request.POST or None, instance=company, user=user, initial=initial)
+
+    def values() -> dict:
+        return _fields(form, "name", "responsible", "domains")
+
+    return _item_form_page(
         request,
         form,
+        company,
+        create=lambda: editing.do_create_company(acting_user=user, **values()),
+        update=lambda: editing.do_update_company(company, acting_user=user, **values()),
         title=f"Edit company “{company}”" if company else "New company",
-        back_url=company.get_absolute_url() if company else "",
     )
 
 
@@ -682,29 +665,19 @@ def deal_form(request, deal_id: int | None = None):
         if company is not None:
             initial["company"] = company
     form = DealForm(request.POST or None, instance=deal, user=user, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        values = _fields(form, "title", "amount", "contact", "company", "responsible")
-        pipeline, stage = form.cleaned_data["pipeline"], form.cleaned_data["stage"]
-        saved = _save(
-            form,
-            lambda: (
-                editing.do_update_deal(
-                    deal, acting_user=user, pipeline=pipeline, stage=stage, **values
-                )
-                if deal
-                else editing.do_create_deal(
-                    acting_user=user, pipeline=pipeline, stage=stage, **values
-                )
-            ),
+
+    def values() -> dict:
+        return _fields(
+            form, "title", "amount", "contact", "company", "responsible", "pipeline", "stage"
         )
-        if saved:
-            messages.success(request, "Saved.")
-            return redirect(saved)
-    return _form_page(
+
+    return _item_form_page(
         request,
         form,
+        deal,
+        create=lambda: editing.do_create_deal(acting_user=user, **values()),
+        update=lambda: editing.do_update_deal(deal, acting_user=user, **values()),
         title=f"Edit deal “{deal}”" if deal else "New deal",
-        back_url=deal.get_absolute_url() if deal else "",
     )
 
 
@@ -732,29 +705,18 @@ def smart_item_form(request, slug: str | None = None, item_id: int | None = None
     form = SmartItemForm(
         request.POST or None, instance=item, user=user, smart_type=smart_type, initial=initial
     )
-    if request.method == "POST" and form.is_valid():
-        values = _fields(form, "title", "contact", "company", "responsible")
-        stage, data = form.cleaned_data["stage"], form.data_values()
-        saved = _save(
-            form,
-            lambda: (
-                editing.do_update_smart_item(
-                    item, acting_user=user, stage=stage, data=data, **values
-                )
-                if item
-                else editing.do_create_smart_item(
-                    smart_type, acting_user=user, stage=stage, data=data, **values
-                )
-            ),
-        )
-        if saved:
-            messages.success(request, "Saved.")
-            return redirect(saved)
-    return _form_page(
+
+    def values() -> dict:
+        fields = _fields(form, "title", "contact", "company", "responsible", "stage")
+        return {**fields, "data": form.data_values()}
+
+    return _item_form_page(
         request,
         form,
+        item,
+        create=lambda: editing.do_create_smart_item(smart_type, acting_user=user, **values()),
+        update=lambda: editing.do_update_smart_item(item, acting_user=user, **values()),
         title=f"Edit “{item}”" if item else f"New {smart_type.name}",
-        back_url=item.get_absolute_url() if item else "",
         smart_type=smart_type,
     )
 
