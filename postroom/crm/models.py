@@ -260,8 +260,31 @@ class StagedQuerySet(models.QuerySet):
         return self.exclude(stage__semantics=Stage.Semantics.OPEN)
 
 
-class Deal(models.Model):
+class StagedItem(models.Model):
+    """What deals and smart items share: a title, a stage that says whether the item is
+    open, a responsible person, the mailbox whose mail created it, when it closed."""
+
     title = models.CharField(max_length=500)
+    responsible = _responsible()
+    source_mailbox = _source_mailbox()
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StagedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage.is_open
+
+
+class Deal(StagedItem):
     pipeline = models.ForeignKey(Pipeline, on_delete=models.PROTECT, related_name="deals")
     stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="deals")
     contact = models.ForeignKey(
@@ -274,26 +297,13 @@ class Deal(models.Model):
     lead = models.ForeignKey(
         Lead, null=True, blank=True, on_delete=models.SET_NULL, related_name="deals"
     )
-    responsible = _responsible()
     amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    source_mailbox = _source_mailbox()
-    created_at = models.DateTimeField(auto_now_add=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
 
-    objects = StagedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at", "-pk"]
-
-    def __str__(self) -> str:
-        return self.title
+    class Meta(StagedItem.Meta):
+        pass
 
     def get_absolute_url(self) -> str:
         return reverse("web:deal", args=[self.pk])
-
-    @property
-    def is_open(self) -> bool:
-        return self.stage.is_open
 
 
 class SmartField(models.Model):
@@ -323,9 +333,8 @@ class SmartField(models.Model):
         return self.name
 
 
-class SmartItem(models.Model):
+class SmartItem(StagedItem):
     smart_type = models.ForeignKey(SmartType, on_delete=models.PROTECT, related_name="items")
-    title = models.CharField(max_length=500)
     stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="smart_items")
     contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="smart_items"
@@ -333,27 +342,14 @@ class SmartItem(models.Model):
     company = models.ForeignKey(
         Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="smart_items"
     )
-    responsible = _responsible()
     # Field values by SmartField.key.
     data = models.JSONField(default=dict, blank=True)
-    source_mailbox = _source_mailbox()
-    created_at = models.DateTimeField(auto_now_add=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
 
-    objects = StagedQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at", "-pk"]
-
-    def __str__(self) -> str:
-        return self.title
+    class Meta(StagedItem.Meta):
+        pass
 
     def get_absolute_url(self) -> str:
         return reverse("web:smart_item", args=[self.pk])
-
-    @property
-    def is_open(self) -> bool:
-        return self.stage.is_open
 
 
 class Activity(models.Model):
