@@ -1,5 +1,7 @@
-"""Writes to mailboxes: connecting one, granting access, recording sync state."""
+"""Writes to mailboxes: connecting one, changing its password, granting access, recording
+sync state."""
 
+import logging
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -10,6 +12,8 @@ from postroom.accounts.actions import do_notify
 
 from .access import admins_of
 from .models import CrmRuleKind, Folder, Mailbox, MailboxGrant, Security
+
+logger = logging.getLogger(__name__)
 
 
 class MailboxError(Exception):
@@ -104,6 +108,32 @@ def do_grant_mailbox(mailbox: Mailbox, user, level: int = MailboxGrant.Level.REA
     return grant
 
 
+@transaction.atomic
+def do_change_password(mailbox: Mailbox, password: str, *, acting_user) -> Mailbox:
+    """Save a new IMAP password (encrypted, as when connecting); the caller has logged in
+    with it (postroom/web/mailbox_password_views.py), as `do_add_mailbox`'s callers do.
+
+    A mailbox whose login was refused goes back to normal at once: its status no longer
+    says "Authentication failed", and the worker, which keeps retrying such a mailbox
+    (with a growing back-off), logs in with the new password at its next try.
+    """
+    if not mailbox.has_imap:
+        raise MailboxError(f"{mailbox.address} has no IMAP server, so no password")
+    if not password:
+        raise MailboxError("the password is empty")
+    mailbox = Mailbox.objects.select_for_update().get(pk=mailbox.pk)
+    mailbox.set_password(password)
+    fields = ["password_encrypted"]
+    if mailbox.status == Mailbox.Status.AUTH_FAILED:
+        mailbox.status = Mailbox.Status.OK if mailbox.last_synced_at else Mailbox.Status.NEW
+        mailbox.status_message = ""
+        fields += ["status", "status_message"]
+    mailbox.save(update_fields=fields)
+    # Who and which mailbox, never the password.
+    logger.info("password of mailbox %s changed by user %s", mailbox.address, acting_user.pk)
+    return mailbox
+
+
 def do_record_sync_success(mailbox: Mailbox) -> None:
     Mailbox.objects.filter(pk=mailbox.pk).update(
         status=Mailbox.Status.OK, status_message="", last_synced_at=timezone.now()
@@ -124,7 +154,7 @@ def do_record_sync_failure(mailbox: Mailbox, status: str, message: str) -> None:
             admins_of(mailbox),
             f"{mailbox.address}: {message}. Postroom retries less and less often; "
             "update the mailbox's password to fix it.",
-            url=reverse("web:mailbox", args=[mailbox.pk]),
+            url=reverse("web:mailbox_password", args=[mailbox.pk]),
         )
 
 

@@ -3,7 +3,8 @@
 A personal mailbox is an employee's own IMAP account, seen by its owner alone
 (postroom/mailboxes/access.py). Its Inbox and Sent of the last `initial_days` days are
 fetched, and capture puts mail with known contacts on their CRM items; what mail from
-unknown people does is the owner's choice (ignore, the default, keeps it private).
+unknown people does is the owner's choice (ignore, the default, keeps it private). The
+owner may disconnect it: the mailbox goes, what its mail made in the CRM stays.
 
 A BCC tracker is a user's `track-<signed token>@<POSTROOM_INGRESS_DOMAIN>` address
 (postroom/accounts/tracker.py): the ingress stores what arrives there in a hidden
@@ -14,9 +15,10 @@ connect flow (postroom/web/personal_views.py) checks the login, then saves here.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -25,7 +27,9 @@ from postroom.lib.addresses import normalize_address
 
 from .access import mailboxes_for
 from .actions import ConnectionSettings, MailboxError, do_add_mailbox
-from .models import CrmRuleKind, Mailbox, MailboxGrant, TrackerAddress
+from .models import CrmRuleKind, Folder, Mailbox, MailboxGrant, TrackerAddress
+
+logger = logging.getLogger(__name__)
 
 # What mail from an unknown person does: the owner's words for the mailbox's CRM rule.
 # Ignore keeps it out of the CRM, seen by the owner alone. (Mail through a tracker is
@@ -115,7 +119,82 @@ def do_update_personal_settings(mailbox: Mailbox, choices: PersonalSettings) -> 
     return mailbox
 
 
+# Disconnecting deletes the Mailbox row instead of marking it disconnected, because
+# that is what keeps the CRM whole and the owner's mail gone:
+# - What cascades from a Mailbox is its view of the mail: folders (and the workers'
+#   leases on them), copies, conversations, grants, drafts, templates, its signature
+#   and outbox. Nothing of the CRM: a Message has no mailbox (it is one per email,
+#   however many mailboxes saw it), an Activity hangs off the Message, a TimelineEntry
+#   off the Activity. So every email already on a CRM timeline stays there with its
+#   subject and direction, a Message other mailboxes hold keeps their copies, and CRM
+#   items made from this mailbox's mail only lose their source_mailbox (SET NULL).
+#   Once no mailbox holds an email, nobody reads its text on a timeline any more (the
+#   rule of crm.access.readable_message_ids): before, its owner alone could.
+# - A "disconnected" flag would have to be honoured by every query that lists
+#   mailboxes, copies, search results or folders to lease, would keep the mailbox
+#   readable through anything that forgot it, and would keep the address (unique)
+#   from being connected again.
+DISCONNECT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    address: str
+    conversations: int
+
+
+def do_disconnect_personal_mailbox(mailbox: Mailbox, *, acting_user) -> Disconnected:
+    """The owner disconnects their mailbox: it stops syncing at once and leaves every
+    list; its copies and conversations go, the CRM keeps what its mail made.
+
+    Not for a BCC tracker (it is replaced by regenerating its address) or a shared
+    mailbox. Call it outside a transaction: the stop is committed before the delete.
+    """
+    if mailbox.kind != Mailbox.Kind.PERSONAL or mailbox.owner_id != acting_user.pk:
+        raise MailboxError(f"{mailbox.address} is not your personal mailbox")
+    if is_tracker(mailbox.pk):
+        raise MailboxError("the BCC tracker cannot be disconnected: regenerate its address")
+    address = mailbox.address
+    # First stop: a worker's next lease round lets unsynced folders go even if the delete
+    # below has to wait for a sync batch in flight.
+    Folder.objects.filter(mailbox=mailbox).update(is_synced=False)
+    attempt = 1
+    while True:
+        try:
+            with transaction.atomic():
+                row = Mailbox.objects.select_for_update().filter(pk=mailbox.pk).first()
+                if row is None:  # disconnected by a concurrent request
+                    return Disconnected(address=address, conversations=0)
+                conversations = row.conversations.count()
+                # Cascades to folders and their leases: a worker holding one drops it.
+                row.delete()
+            break
+        except IntegrityError:
+            # A sync batch committed copies between collecting the rows and deleting
+            # them (the foreign keys are checked at commit): collect again.
+            if attempt == DISCONNECT_ATTEMPTS:
+                raise
+            attempt += 1
+    logger.info("personal mailbox %s disconnected by its owner %s", address, acting_user.pk)
+    return Disconnected(address=address, conversations=conversations)
+
+
 # --------------------------------------------------------------------- BCC trackers
+
+
+def tracker_mailbox(user) -> Mailbox | None:
+    """The user's BCC tracker's mailbox; None until their profile first made it."""
+    if not user.is_authenticated:
+        return None
+    return Mailbox.objects.filter(
+        kind=Mailbox.Kind.PERSONAL, owner=user, tracker__user=user
+    ).first()
+
+
+def listed_mailboxes(user) -> QuerySet[Mailbox]:
+    """The mailboxes the Mailboxes page lists: those the user may read, without their
+    BCC tracker's (no server to configure; the page shows it apart)."""
+    return mailboxes_for(user).filter(tracker__isnull=True)
 
 
 def tracker_address_of(tracker: TrackerAddress) -> str:

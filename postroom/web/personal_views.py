@@ -1,8 +1,10 @@
 """An employee's own things: their profile with the BCC tracker, their personal mailboxes.
 
-Any logged-in user may connect a personal mailbox; it is theirs alone to see. The
-connect flow is the one of `postroom mailbox add`: log in first (sync.imap), save only
-when that worked (mailboxes.personal), then read the folders and their roles.
+Any logged-in user may connect a personal mailbox; it is theirs alone to see, change and
+disconnect. The connect flow is the one of `postroom mailbox add`: log in first
+(sync.imap), save only when that worked (mailboxes.personal), then read the folders and
+their roles. A new password is checked the same way before it is saved; that page
+serves shared mailboxes too, for their managers.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from postroom.crm.models import Activity
 from postroom.mailboxes import personal
-from postroom.mailboxes.actions import ConnectionSettings, MailboxError
-from postroom.mailboxes.models import Mailbox, Security
+from postroom.mailboxes.access import mailboxes_for
+from postroom.mailboxes.actions import ConnectionSettings, MailboxError, do_change_password
+from postroom.mailboxes.models import Mailbox, MailboxGrant, Security
 from postroom.sync import imap
 from postroom.sync.service import discover_folders
 
@@ -78,6 +84,18 @@ class ConnectForm(PersonalSettingsForm):
         )
 
 
+class PasswordForm(forms.Form):
+    password = forms.CharField(label="New password", widget=forms.PasswordInput, strip=False)
+
+
+def _verify_login(server: imap.ServerAddress, failed: str) -> None:
+    """Log in and out; MailboxError says why not (wrong password, no server, TLS)."""
+    try:
+        imap.check_login(server, timeout=settings.POSTROOM["IMAP_TIMEOUT"])
+    except imap.SyncError as exc:
+        raise MailboxError(f"{failed}: {exc}") from exc
+
+
 def _connect(user, form: ConnectForm) -> Mailbox:
     """Log in, save, read the folders; MailboxError (nothing saved) says what is wrong."""
     conn, choices = form.connection(), form.choices()
@@ -92,11 +110,22 @@ def _connect(user, form: ConnectForm) -> Mailbox:
         conn.password,
         allow_self_signed=conn.allow_self_signed,
     )
-    try:
-        imap.check_login(server, timeout=settings.POSTROOM["IMAP_TIMEOUT"])
-    except imap.SyncError as exc:
-        raise MailboxError(f"Not connected: {exc}") from exc
+    _verify_login(server, "Not connected")
     return personal.do_add_personal_mailbox(user, conn, choices)
+
+
+def _change_password(user, mailbox: Mailbox, password: str) -> Mailbox:
+    """Log in with the new password, then save it; MailboxError (nothing saved) if not."""
+    server = imap.ServerAddress(
+        mailbox.imap_host,
+        mailbox.imap_port,
+        mailbox.imap_security,
+        mailbox.username,
+        password,
+        allow_self_signed=mailbox.allow_self_signed,
+    )
+    _verify_login(server, "Not saved")
+    return do_change_password(mailbox, password, acting_user=user)
 
 
 @login_required
@@ -120,6 +149,7 @@ def my_mailboxes(request):
     return render(request, "personal/mailbox_list.html", {"mailboxes": mailboxes})
 
 
+@sensitive_post_parameters("password")
 @login_required
 def connect_mailbox(request):
     form = ConnectForm(request.POST or None)
@@ -157,3 +187,62 @@ def my_mailbox(request, mailbox_id: int):
     folders = mailbox.folders.order_by("name")
     context = {"mailbox": mailbox, "form": form, "folders": folders}
     return render(request, "personal/mailbox_settings.html", context)
+
+
+@login_required
+def disconnect_mailbox(request, mailbox_id: int):
+    """The owner's confirmation page (GET), then the disconnection (POST)."""
+    mailbox = get_object_or_404(personal.personal_mailboxes(request.user), pk=mailbox_id)
+    if request.method == "POST":
+        try:
+            done = personal.do_disconnect_personal_mailbox(mailbox, acting_user=request.user)
+        except MailboxError as exc:
+            messages.error(request, str(exc))
+            return redirect("web:my_mailbox", mailbox.pk)
+        messages.success(
+            request,
+            f"Disconnected {done.address}: it no longer syncs. Its emails on CRM timelines "
+            "stay there.",
+        )
+        return redirect("web:my_mailboxes")
+    context = {
+        "mailbox": mailbox,
+        "conversations": mailbox.conversations.count(),
+        # Emails of this mailbox that became CRM activities: they stay on the timelines.
+        "activities": Activity.objects.filter(message__copies__mailbox=mailbox).distinct().count(),
+    }
+    return render(request, "personal/disconnect.html", context)
+
+
+def _mailbox_with_password(user, mailbox_id: int) -> Mailbox:
+    """A mailbox whose password the user may change: their own personal one, or a shared
+    one they manage; 404 for one they may not read, 403 for one they only read."""
+    readable = mailboxes_for(user).exclude(imap_host="")
+    mailbox = get_object_or_404(readable, pk=mailbox_id)
+    if mailbox.kind == Mailbox.Kind.PERSONAL:
+        return mailbox  # mailboxes_for lists a personal mailbox to its owner alone
+    if not mailboxes_for(user, MailboxGrant.Level.MANAGE).filter(pk=mailbox.pk).exists():
+        raise PermissionDenied(f"changing the password needs the manage right on {mailbox}")
+    return mailbox
+
+
+@sensitive_post_parameters("password")
+@login_required
+def mailbox_password(request, mailbox_id: int):
+    mailbox = _mailbox_with_password(request.user, mailbox_id)
+    form = PasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            mailbox = _change_password(request.user, mailbox, form.cleaned_data["password"])
+        except MailboxError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                f"Password of {mailbox.address} changed: Postroom logged in with it, and "
+                "sync goes on with it.",
+            )
+            if mailbox.kind == Mailbox.Kind.PERSONAL:
+                return redirect("web:my_mailbox", mailbox.pk)
+            return redirect("web:mailbox", mailbox.pk)
+    return render(request, "personal/password.html", {"mailbox": mailbox, "form": form})

@@ -164,4 +164,15 @@ urlpatterns = [
     path("me/mailboxes/", personal_views.my_mailboxes, name="my_mailboxes"),
     path("me/mailboxes/connect/", personal_views.connect_mailbox, name="connect_mailbox"),
     path("me/mailboxes/<int:mailbox_id>/", personal_views.my_mailbox, name="my_mailbox"),
+    path(
+        "me/mailboxes/<int:mailbox_id>/disconnect/",
+        personal_views.disconnect_mailbox,
+        name="disconnect_mailbox",
+    ),
+    # A mailbox's IMAP password: a personal one's owner, a shared one's managers.
+    path(
+        "mailboxes/<int:mailbox_id>/password/",
+        personal_views.mailbox_password,
+        name="mailbox_password",
+    ),
 ]

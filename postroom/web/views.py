@@ -31,6 +31,7 @@ from postroom.mail.models import (
 from postroom.mail.quotes import fold_html, split_reply
 from postroom.mail.sanitize import find_inline_image, sanitize_html, text_to_html
 from postroom.mail.search import search
+from postroom.mailboxes import personal
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.actions import LOCAL_FOLDERS, do_choose_folders
 from postroom.mailboxes.models import MailboxGrant
@@ -139,7 +140,15 @@ def home(request):
 
 @login_required
 def mailbox_list(request):
-    return render(request, "web/mailbox_list.html", {"mailboxes": mailboxes_for(request.user)})
+    # The user's BCC tracker has no server to show or configure: a section of its own.
+    context = {
+        "mailboxes": personal.listed_mailboxes(request.user),
+        "tracker_mailbox": personal.tracker_mailbox(request.user),
+        "managed": set(
+            mailboxes_for(request.user, MailboxGrant.Level.MANAGE).values_list("pk", flat=True)
+        ),
+    }
+    return render(request, "web/mailbox_list.html", context)
 
 
 @login_required
