@@ -3,6 +3,8 @@
 A board shows readable items in columns by stage; dragging a card POSTs its new stage
 to the item's stage URL (crm_views.deal_stage / smart_item_stage), the same endpoint
 the fallback form under each card uses, so the board works without JavaScript too.
+Closed (won and lost) stages are work done: their columns show only with ?closed=1;
+the move form under each card still offers them.
 """
 
 from dataclasses import dataclass
@@ -11,8 +13,9 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
-from postroom.crm import editing
+from postroom.crm import editing, smart_types
 from postroom.crm.access import CrmPermissionDenied, can_edit, items_for
 from postroom.crm.models import Deal, Pipeline, SmartType, Stage
 
@@ -42,19 +45,36 @@ def _columns(user, queryset: models.QuerySet, stages) -> list[Column]:
     return columns
 
 
+def _toggle_url(request, show_closed: bool) -> str:
+    """This board's URL (pipeline, filters kept) with the closed columns shown or not."""
+    query = request.GET.copy()
+    query.pop("closed", None)
+    if show_closed:
+        query["closed"] = "1"
+    return f"?{query.urlencode()}" if query else "?"
+
+
 def _board(request, *, title, queryset, stages, stage_url, list_url, extra) -> object:
     filters = FilterForm(request.GET, stages=None, pipelines=False)
     queryset = filters.apply(queryset, request.user, _search_staged)
+    show_closed = request.GET.get("closed") == "1"
+    shown = stages if show_closed else [s for s in stages if s.is_open]
+    hidden = len(stages) - len(shown)
     return render(
         request,
         "crm/board.html",
         {
             "title": title,
             "filters": filters,
-            "columns": _columns(request.user, queryset, stages),
+            "columns": _columns(request.user, queryset, shown),
             "stages": stages,
             "stage_url": stage_url,
             "list_url": list_url,
+            "show_closed": show_closed,
+            # Cards in the hidden columns, counted once, for the "Show closed" link.
+            "closed_total": queryset.closed().count() if hidden else 0,
+            "has_closed_stages": any(not s.is_open for s in stages),
+            "closed_toggle_url": _toggle_url(request, not show_closed),
             **extra,
         },
     )
@@ -145,5 +165,24 @@ def smart_type_form(request, type_id: int | None = None):
     return render(
         request,
         "crm/smart_type_form.html",
-        {"form": form, "smart_type": smart_type},
+        {
+            "form": form,
+            "smart_type": smart_type,
+            "blockers": smart_types.delete_blockers(smart_type) if smart_type else [],
+        },
     )
+
+
+@crm_view
+@require_POST
+def smart_type_delete(request, type_id: int):
+    _admin_only(request.user)
+    smart_type = get_object_or_404(SmartType, pk=type_id)
+    try:
+        smart_types.do_delete_smart_type(smart_type, acting_user=request.user)
+    except ValidationError as exc:
+        for reason in exc.messages:
+            messages.error(request, reason)
+        return redirect("web:smart_type_edit", smart_type.pk)
+    messages.success(request, f"Deleted the smart type {smart_type.name}.")
+    return redirect("web:smart_types")

@@ -168,8 +168,11 @@ class DealForm(ResponsibleMixin, RelatedItemsMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self._setup_responsible()
         self._setup_related(user)
-        self.fields["stage"].queryset = Stage.objects.filter(pipeline__isnull=False).select_related(
-            "pipeline"
+        # Every pipeline's stages, pipeline by pipeline (the pipeline editor's order).
+        self.fields["stage"].queryset = (
+            Stage.objects.filter(pipeline__isnull=False)
+            .select_related("pipeline")
+            .order_by("pipeline__sort", "pipeline_id", "sort", "pk")
         )
         self.fields["stage"].label_from_instance = lambda s: f"{s.pipeline.name}: {s.name}"
         self.fields["stage"].required = False

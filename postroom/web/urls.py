@@ -4,6 +4,7 @@ from . import (
     admin_views,
     compose_views,
     crm_board_views,
+    crm_pipeline_views,
     crm_save_views,
     crm_views,
     personal_views,
@@ -130,6 +131,25 @@ urlpatterns = [
     path("smart-items/<int:item_id>/", crm_views.smart_item_detail, name="smart_item"),
     path("smart-items/<int:item_id>/edit/", crm_views.smart_item_form, name="smart_item_edit"),
     path("smart-items/<int:item_id>/stage/", crm_views.smart_item_stage, name="smart_item_stage"),
+    # Before crm/<kind>/<id>/delete/, which would take these deletes for an item's.
+    path(
+        "crm/smart-types/<int:type_id>/delete/",
+        crm_board_views.smart_type_delete,
+        name="smart_type_delete",
+    ),
+    # The pipeline editor (crm_pipeline_views.py).
+    path("crm/pipelines/", crm_pipeline_views.pipeline_list, name="pipelines"),
+    path("crm/pipelines/new/", crm_pipeline_views.pipeline_form, name="pipeline_create"),
+    path(
+        "crm/pipelines/<int:pipeline_id>/",
+        crm_pipeline_views.pipeline_form,
+        name="pipeline_edit",
+    ),
+    path(
+        "crm/pipelines/<int:pipeline_id>/delete/",
+        crm_pipeline_views.pipeline_delete,
+        name="pipeline_delete",
+    ),
     path("crm/<str:kind>/<int:item_id>/comment/", crm_views.add_comment, name="crm_comment"),
     path("crm/<str:kind>/<int:item_id>/tasks/", crm_views.add_task, name="crm_task_create"),
     path("crm/tasks/<int:task_id>/done/", crm_views.complete_task, name="crm_task_done"),

@@ -9,7 +9,12 @@ from django.urls import reverse
 
 from postroom.accounts.roles import do_give_default_roles
 from postroom.crm.models import Pipeline, SmartItem, SmartType, TimelineEntry
-from postroom.testing.factories import DealFactory, SmartItemFactory, UserFactory
+from postroom.testing.factories import (
+    DealFactory,
+    MailboxFactory,
+    SmartItemFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -22,16 +27,81 @@ def alice(client):
     return user
 
 
+def columns_of(page: str) -> list[int]:
+    return [
+        int(c) for c in re.findall(r'<section class="board-column[^"]*" data-stage="(\d+)">', page)
+    ]
+
+
 def test_the_deal_board_shows_columns_by_stage_with_cards(client, alice):
     sales = Pipeline.default()
     DealFactory(title="Chairs", responsible=alice, amount="1200.00")
     DealFactory(title="Tables", responsible=alice, stage=sales.stages.get(name="Won"))
-    page = client.get(reverse("web:deal_board")).content.decode()
-    columns = re.findall(r'<section class="board-column[^"]*" data-stage="(\d+)">', page)
-    assert [int(c) for c in columns] == list(sales.stages.values_list("pk", flat=True))
+    page = client.get(reverse("web:deal_board"), {"closed": "1"}).content.decode()
+    assert columns_of(page) == list(sales.stages.values_list("pk", flat=True))
     assert "Chairs" in page and "1200.00" in page and "alice" in page
     new_column = page.split(f'data-stage="{sales.first_stage().pk}"')[1].split("</section>")[0]
     assert "Chairs" in new_column and "Tables" not in new_column
+
+
+def test_closed_stages_are_hidden_until_asked_for(client, alice):
+    sales = Pipeline.default()
+    DealFactory(title="Chairs", responsible=alice)
+    DealFactory(title="Tables", responsible=alice, stage=sales.stages.get(name="Won"))
+    DealFactory(title="Lamps", responsible=alice, stage=sales.stages.get(name="Lost"))
+    board = reverse("web:deal_board")
+    page = client.get(board).content.decode()
+    open_stages = list(sales.stages.filter(semantics="open").values_list("pk", flat=True))
+    assert columns_of(page) == open_stages
+    assert "Chairs" in page and "Tables" not in page and "Lamps" not in page
+    assert 'href="?closed=1"' in page and "Show closed (2)" in page
+    # A card still moves to a closed stage by its form (the column is not there to drop on).
+    won = sales.stages.get(name="Won")
+    assert f'<option value="{won.pk}">Won</option>' in page
+
+    page = client.get(board, {"closed": "1"}).content.decode()
+    assert columns_of(page) == list(sales.stages.values_list("pk", flat=True))
+    assert "Tables" in page and "Lamps" in page
+    assert 'href="?">Hide closed</a>' in page
+
+
+def test_the_closed_toggle_keeps_the_pipeline_and_the_filters(client, alice):
+    rentals = Pipeline.objects.create(name="Rentals", sort=5)
+    asked = rentals.stages.create(name="Asked", sort=0)
+    booked = rentals.stages.create(name="Booked", sort=10, semantics="won")
+    DealFactory(title="Van", responsible=alice, pipeline=rentals, stage=booked)
+    query = {"pipeline": rentals.pk, "q": "Van"}
+    page = client.get(reverse("web:deal_board"), query).content.decode()
+    assert columns_of(page) == [asked.pk]
+    assert f'href="?pipeline={rentals.pk}&amp;q=Van&amp;closed=1"' in page
+    assert "Show closed (1)" in page
+    page = client.get(reverse("web:deal_board"), {**query, "closed": "1"}).content.decode()
+    assert columns_of(page) == [asked.pk, booked.pk] and "Van" in page
+    assert f'href="?pipeline={rentals.pk}&amp;q=Van">Hide closed</a>' in page
+    # Filtering again keeps the closed columns shown.
+    assert '<input type="hidden" name="closed" value="1">' in page
+
+
+def test_a_pipeline_without_closed_stages_offers_no_toggle(client, alice):
+    rentals = Pipeline.objects.create(name="Rentals", sort=5)
+    rentals.stages.create(name="Asked", sort=0)
+    page = client.get(reverse("web:deal_board"), {"pipeline": rentals.pk}).content.decode()
+    assert "Show closed" not in page
+
+
+def test_the_smart_board_hides_closed_stages_too(client, alice):
+    support = SmartType.objects.get(slug="support-request")
+    SmartItemFactory(smart_type=support, title="Broken chair", responsible=alice)
+    closed = support.stages.exclude(semantics="open").first()
+    SmartItemFactory(smart_type=support, title="Fixed lamp", responsible=alice, stage=closed)
+    url = reverse("web:smart_board", args=["support-request"])
+    page = client.get(url).content.decode()
+    assert columns_of(page) == list(
+        support.stages.filter(semantics="open").values_list("pk", flat=True)
+    )
+    assert "Broken chair" in page and "Fixed lamp" not in page and "Show closed (1)" in page
+    page = client.get(url, {"closed": "1"}).content.decode()
+    assert closed.pk in columns_of(page) and "Fixed lamp" in page
 
 
 def test_the_board_of_another_pipeline(client, alice):
@@ -191,3 +261,57 @@ def test_a_smart_type_needs_an_open_stage_and_valid_field_lines(client):
     page = response.content.decode()
     assert "at least one open stage" in page and "kind one of text" in page
     assert not SmartType.objects.filter(name="Bad").exists()
+
+
+# ------------------------------------------------------- deleting smart types
+
+
+def test_an_administrator_deletes_a_smart_type_without_items(client):
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    support = SmartType.objects.get(slug="support-request")
+    edit = client.get(reverse("web:smart_type_edit", args=[support.pk])).content.decode()
+    delete = reverse("web:smart_type_delete", args=[support.pk])
+    assert f'action="{delete}"' in edit
+    response = client.post(delete, follow=True)
+    assert response.redirect_chain == [(reverse("web:smart_types"), 302)]
+    assert "Deleted the smart type Support Request." in response.content.decode()
+    assert not SmartType.objects.filter(slug="support-request").exists()
+
+
+def test_a_smart_type_with_items_or_a_mailbox_rule_is_kept_and_the_page_says_why(client):
+    client.force_login(UserFactory(username="root", is_superuser=True))
+    support = SmartType.objects.get(slug="support-request")
+    SmartItemFactory.create_batch(2, smart_type=support)
+    MailboxFactory(
+        name="Help desk",
+        address="help@acme.test",
+        crm_rule="smart",
+        crm_smart_type="support-request",
+    )
+    edit = reverse("web:smart_type_edit", args=[support.pk])
+    delete = reverse("web:smart_type_delete", args=[support.pk])
+    page = client.get(edit).content.decode()
+    assert "has 2 items: delete them first" in page and "Help desk &lt;help@acme.test&gt;" in page
+    assert f'action="{delete}"' not in page
+    response = client.post(delete, follow=True)
+    assert response.redirect_chain == [(edit, 302)]
+    flashes = re.findall(r'<p class="flash">(.*?)</p>', response.content.decode())
+    assert flashes == [
+        "The smart type “Support Request” has 2 items: delete them first.",
+        "The CRM rule of this mailbox creates its items: Help desk &lt;help@acme.test&gt;. "
+        "Change the rule first.",
+    ]
+    assert SmartType.objects.filter(pk=support.pk).exists()
+
+
+def test_only_administrators_delete_smart_types_by_a_csrf_protected_post(client, alice):
+    support = SmartType.objects.get(slug="support-request")
+    delete = reverse("web:smart_type_delete", args=[support.pk])
+    response = client.post(delete)
+    assert response.status_code == 403 and "Only an administrator" in response.content.decode()
+    root = UserFactory(username="root", is_superuser=True)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(root)
+    assert browser.post(delete).status_code == 403
+    assert browser.get(delete).status_code == 405
+    assert SmartType.objects.filter(pk=support.pk).exists()
