@@ -114,8 +114,8 @@ def do_change_password(mailbox: Mailbox, password: str, *, acting_user) -> Mailb
     with it (postroom/web/mailbox_password_views.py), as `do_add_mailbox`'s callers do.
 
     A mailbox whose login was refused goes back to normal at once: its status no longer
-    says "Authentication failed", and the worker, which keeps retrying such a mailbox
-    (with a growing back-off), logs in with the new password at its next try.
+    says "Authentication failed", and the worker, which looks at that status while it
+    backs off from the refusal (postroom/sync/worker.py), logs in again within seconds.
     """
     if not mailbox.has_imap:
         raise MailboxError(f"{mailbox.address} has no IMAP server, so no password")

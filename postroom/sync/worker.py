@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from postroom.lib.backoff import backoff_delay
-from postroom.mailboxes.models import Folder
+from postroom.mailboxes.models import Folder, Mailbox
 
 from . import imap, leases
 from .push import PushClient
@@ -43,6 +43,8 @@ class Backoff:
 
 
 CONNECTS_AT_ONCE = 20
+# Seconds between looks at whether a refused login was put right (a new password).
+AUTH_RECHECK = 10.0
 
 
 class Worker:
@@ -139,13 +141,14 @@ class Worker:
             try:
                 more = await self.db(sync_folder_by_id, folder_id)
             except imap.SyncError as exc:
-                if isinstance(exc, imap.AuthFailed):
+                refused = isinstance(exc, imap.AuthFailed)
+                if refused:
                     backoff.failures = max(backoff.failures, 8)  # minutes, not seconds
                 delay = backoff.next()
                 logger.info("folder %s: %s; next try in %.0f s", folder_id, exc, delay)
-                # A push connection that gets through again kicks: retry at once then.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(kick.wait(), delay)
+                # A push connection that gets through again kicks: retry at once then;
+                # so does a password put right by a user.
+                await self._back_off(folder_id, kick, delay, until_fixed=refused)
                 kick.set()
                 continue
             except Folder.DoesNotExist:
@@ -163,6 +166,22 @@ class Worker:
             backoff.reset()
             if more:
                 kick.set()  # more to fetch: queue again, behind the other folders
+
+    async def _back_off(
+        self, folder_id: int, kick: asyncio.Event, delay: float, *, until_fixed: bool
+    ) -> None:
+        """Wait `delay` seconds or until `kick`; after a refused login, also until the
+        mailbox is no longer marked so (its password was changed), looked at every
+        AUTH_RECHECK seconds: a fixed password must not wait out a half-hour back-off."""
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    kick.wait(), min(left, AUTH_RECHECK) if until_fixed else left
+                )
+                return
+            if until_fixed and not await self.db(_login_refused, folder_id):
+                return
 
     async def _push_loop(self, folder_id: int, kick: asyncio.Event) -> None:
         backoff = Backoff(base=1.0, cap=5 * 60)
@@ -189,17 +208,24 @@ class Worker:
                         kick.set()
                     catch_up = None
             except (imap.SyncError, OSError, TimeoutError) as exc:
-                if isinstance(exc, imap.AuthFailed):
+                refused = isinstance(exc, imap.AuthFailed)
+                if refused:
                     backoff.failures = max(backoff.failures, 8)  # minutes, not seconds
                 delay = backoff.next()
                 reason = str(exc) or type(exc).__name__
                 logger.info(
                     "push for folder %s: %s; reconnecting in %.1f s", folder_id, reason, delay
                 )
-                await asyncio.sleep(delay)
+                await self._back_off(folder_id, asyncio.Event(), delay, until_fixed=refused)
             finally:
                 self.pushing.discard(folder_id)
                 await client.close()
+
+
+def _login_refused(folder_id: int) -> bool:
+    """Whether the folder's mailbox is still marked as refusing our login."""
+    status = Folder.objects.filter(pk=folder_id).values_list("mailbox__status", flat=True).first()
+    return status == Mailbox.Status.AUTH_FAILED
 
 
 def _poll_interval_of(folder_id: int) -> int | None:

@@ -5,7 +5,10 @@ import signal
 import pytest
 
 from postroom.mail.models import Message
+from postroom.mailboxes.actions import do_change_password
+from postroom.mailboxes.models import Mailbox
 from postroom.sync.models import FolderLease
+from postroom.testing.factories import UserFactory
 from postroom.testing.mail import make_email
 from postroom.testing.processes import running, start_postroom, stop, wait_for
 
@@ -70,3 +73,26 @@ def test_a_second_worker_takes_over_the_folders_of_a_dead_one(
     finally:
         if first.poll() is None:
             stop(first, signal.SIGKILL)
+
+
+def test_a_password_put_right_ends_the_back_off_of_a_refused_login(
+    dovecot, mail_user, dovecot_mailbox, worker_env, tmp_path
+):
+    dovecot_mailbox.set_password("wrong password")
+    dovecot_mailbox.save()
+    dovecot.deliver(make_email(subject="Waiting for the right password"), to=mail_user.address)
+    with running(["sync", "--forever"], worker_env, tmp_path / "worker.log"):
+        wait_for(
+            lambda: Mailbox.objects.filter(
+                pk=dovecot_mailbox.pk, status=Mailbox.Status.AUTH_FAILED
+            ).exists(),
+            30,
+            "the refused login to be recorded",
+        )
+        # The refusal backs off for minutes; the fixed password must not wait for that.
+        do_change_password(dovecot_mailbox, mail_user.password, acting_user=UserFactory())
+        wait_for(
+            lambda: Message.objects.filter(copies__mailbox=dovecot_mailbox).exists(),
+            30,
+            "the sync with the new password",
+        )
