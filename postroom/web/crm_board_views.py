@@ -3,8 +3,9 @@
 A board shows readable items in columns by stage; dragging a card POSTs its new stage
 to the item's stage URL (crm_views.deal_stage / smart_item_stage), the same endpoint
 the fallback form under each card uses, so the board works without JavaScript too.
-Closed (won and lost) stages are work done: their columns show only with ?closed=1;
-the move form under each card still offers them.
+Closed (won and lost) stages are work done: their cards show only with ?closed=1;
+until then each is a narrow column with its count, still a place to drop a card on to
+win or lose it (and the move form under each card offers them too).
 """
 
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class Column:
     stage: Stage
     cards: list
     total: int
+    collapsed: bool = False  # a closed stage, its cards not shown: a drop target
 
 
 def _columns(user, queryset: models.QuerySet, stages) -> list[Column]:
@@ -59,20 +61,27 @@ def _board(request, *, title, queryset, stages, stage_url, list_url, extra) -> o
     queryset = filters.apply(queryset, request.user, _search_staged)
     show_closed = request.GET.get("closed") == "1"
     shown = stages if show_closed else [s for s in stages if s.is_open]
-    hidden = len(stages) - len(shown)
+    columns = _columns(request.user, queryset, shown)
+    if not show_closed:
+        columns += [
+            Column(stage, [], queryset.filter(stage=stage).count(), collapsed=True)
+            for stage in stages
+            if not stage.is_open
+        ]
+    collapsed = [c for c in columns if c.collapsed]
     return render(
         request,
         "crm/board.html",
         {
             "title": title,
             "filters": filters,
-            "columns": _columns(request.user, queryset, shown),
+            "columns": columns,
             "stages": stages,
             "stage_url": stage_url,
             "list_url": list_url,
             "show_closed": show_closed,
-            # Cards in the hidden columns, counted once, for the "Show closed" link.
-            "closed_total": queryset.closed().count() if hidden else 0,
+            # Cards in the collapsed columns, for the "Show closed" link.
+            "closed_total": sum(c.total for c in collapsed),
             "has_closed_stages": any(not s.is_open for s in stages),
             "closed_toggle_url": _toggle_url(request, not show_closed),
             **extra,

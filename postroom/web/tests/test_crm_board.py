@@ -28,9 +28,15 @@ def alice(client):
 
 
 def columns_of(page: str) -> list[int]:
-    return [
-        int(c) for c in re.findall(r'<section class="board-column[^"]*" data-stage="(\d+)">', page)
-    ]
+    """The stages whose cards the board shows (collapsed closed columns left out)."""
+    pattern = r'<section class="board-column (?:(?!collapsed)[^"])*" data-stage="(\d+)">'
+    return [int(c) for c in re.findall(pattern, page)]
+
+
+def collapsed_of(page: str) -> list[int]:
+    """The closed stages shown as narrow columns, a count and a place to drop a card."""
+    pattern = r'<section class="board-column [^"]*collapsed" data-stage="(\d+)">'
+    return [int(c) for c in re.findall(pattern, page)]
 
 
 def test_the_deal_board_shows_columns_by_stage_with_cards(client, alice):
@@ -55,12 +61,16 @@ def test_closed_stages_are_hidden_until_asked_for(client, alice):
     assert columns_of(page) == open_stages
     assert "Chairs" in page and "Tables" not in page and "Lamps" not in page
     assert 'href="?closed=1"' in page and "Show closed (2)" in page
-    # A card still moves to a closed stage by its form (the column is not there to drop on).
-    won = sales.stages.get(name="Won")
+    # Each closed stage is a narrow column with its count, to drop a card on.
+    won, lost = sales.stages.get(name="Won"), sales.stages.get(name="Lost")
+    assert collapsed_of(page) == [won.pk, lost.pk]
+    assert "Drop a card here to mark it won." in page
+    # And a card moves to a closed stage by its form too.
     assert f'<option value="{won.pk}">Won</option>' in page
 
     page = client.get(board, {"closed": "1"}).content.decode()
     assert columns_of(page) == list(sales.stages.values_list("pk", flat=True))
+    assert collapsed_of(page) == []
     assert "Tables" in page and "Lamps" in page
     assert 'href="?">Hide closed</a>' in page
 

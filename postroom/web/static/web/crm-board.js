@@ -67,6 +67,8 @@
     }
     if (response && response.ok) {
       errorBox.hidden = true;
+      // A collapsed (closed) column shows a count, not its cards.
+      if (column.classList.contains("collapsed")) card.remove();
       card.querySelector("select[name=stage]").value = column.dataset.stage;
       card.dataset.moved = column.dataset.stage;
       return;
