@@ -36,7 +36,13 @@ def message_arrived(message_id: int, mailbox_id: int) -> None:
 
 @task()
 def ingest(message_ids: list[int], mailbox_id: int) -> None:
-    mailbox = Mailbox.objects.get(pk=mailbox_id)
+    mailbox = Mailbox.objects.filter(pk=mailbox_id).first()
+    if mailbox is None:
+        # Disconnected (deleted) after the sync queued this: its mail left with it.
+        logger.info(
+            "ingest of %s message(s) skipped: mailbox %s is gone", len(message_ids), mailbox_id
+        )
+        return
     # Parsed, threaded and indexed set-wise; a message that cannot be parsed is
     # quarantined (threaded, so it shows in its mailbox with the error) and never
     # reaches the CRM, and one broken message never holds up the batch.
@@ -52,7 +58,14 @@ def ingest(message_ids: list[int], mailbox_id: int) -> None:
 def capture(message_ids: list[int], mailbox_id: int) -> None:
     """Put a batch of one mailbox's mail in the CRM; senders are resolved for the whole
     batch at once, and each email is captured in its own savepoint."""
-    mailbox = Mailbox.objects.select_related("owner", "crm_responsible").get(pk=mailbox_id)
+    mailbox = (
+        Mailbox.objects.select_related("owner", "crm_responsible").filter(pk=mailbox_id).first()
+    )
+    if mailbox is None:
+        logger.info(
+            "capture of %s message(s) skipped: mailbox %s is gone", len(message_ids), mailbox_id
+        )
+        return
     # Capture reads headers, never bodies: they stay in the database.
     messages = Message.objects.filter(pk__in=message_ids).defer("text_body", "html_body")
     for message_id, result in capture_messages(messages.order_by("pk"), mailbox).items():

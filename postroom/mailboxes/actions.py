@@ -111,7 +111,7 @@ def do_grant_mailbox(mailbox: Mailbox, user, level: int = MailboxGrant.Level.REA
 @transaction.atomic
 def do_change_password(mailbox: Mailbox, password: str, *, acting_user) -> Mailbox:
     """Save a new IMAP password (encrypted, as when connecting); the caller has logged in
-    with it (postroom/web/mailbox_password_views.py), as `do_add_mailbox`'s callers do.
+    with it first (sync.service.verify_password), as `do_add_mailbox`'s callers do.
 
     A mailbox whose login was refused goes back to normal at once: its status no longer
     says "Authentication failed", and the worker, which looks at that status while it
@@ -130,7 +130,8 @@ def do_change_password(mailbox: Mailbox, password: str, *, acting_user) -> Mailb
         fields += ["status", "status_message"]
     mailbox.save(update_fields=fields)
     # Who and which mailbox, never the password.
-    logger.info("password of mailbox %s changed by user %s", mailbox.address, acting_user.pk)
+    who = f"user {acting_user.pk}" if acting_user else "the command line"
+    logger.info("password of mailbox %s changed by %s", mailbox.address, who)
     return mailbox
 
 

@@ -62,6 +62,13 @@ def server_of(mailbox: Mailbox) -> imap.ServerAddress:
     )
 
 
+def verify_password(mailbox: Mailbox, password: str) -> None:
+    """Log in to the mailbox's IMAP server with `password` (before it is saved);
+    imap.SyncError says why not: refused, unreachable, TLS."""
+    server = replace(server_of(mailbox), password=password)
+    imap.check_login(server, timeout=settings.POSTROOM["IMAP_TIMEOUT"])
+
+
 def sync_folder(
     client,
     folder: Folder,

@@ -26,7 +26,7 @@ from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.actions import ConnectionSettings, MailboxError, do_change_password
 from postroom.mailboxes.models import Mailbox, MailboxGrant, Security
 from postroom.sync import imap
-from postroom.sync.service import discover_folders
+from postroom.sync.service import discover_folders, verify_password
 
 logger = logging.getLogger(__name__)
 
@@ -116,15 +116,10 @@ def _connect(user, form: ConnectForm) -> Mailbox:
 
 def _change_password(user, mailbox: Mailbox, password: str) -> Mailbox:
     """Log in with the new password, then save it; MailboxError (nothing saved) if not."""
-    server = imap.ServerAddress(
-        mailbox.imap_host,
-        mailbox.imap_port,
-        mailbox.imap_security,
-        mailbox.username,
-        password,
-        allow_self_signed=mailbox.allow_self_signed,
-    )
-    _verify_login(server, "Not saved")
+    try:
+        verify_password(mailbox, password)
+    except imap.SyncError as exc:
+        raise MailboxError(f"Not saved: {exc}") from exc
     return do_change_password(mailbox, password, acting_user=user)
 
 

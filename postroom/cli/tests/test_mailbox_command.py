@@ -87,3 +87,22 @@ def test_it_asks_for_the_imap_settings_unless_ingress_only():
 def test_it_sets_the_mailbox_poll_interval(add_args):
     call_command(*add_args, "--poll-interval", "300")
     assert Mailbox.objects.get().poll_interval == 300
+
+
+def test_update_saves_a_new_password_only_after_the_server_accepts_it(
+    add_args, mail_user, monkeypatch, capsys
+):
+    call_command(*add_args)
+    mailbox = Mailbox.objects.get()
+    monkeypatch.setenv("NEW_PASSWORD", "not-the-password")
+    with pytest.raises(CommandError, match="password not saved: .*refused the login"):
+        call_command("mailbox", "update", mail_user.address, "--password-env", "NEW_PASSWORD")
+    mailbox.refresh_from_db()
+    assert mailbox.get_password() == mail_user.password
+    # The right one (say, after it was changed on the server) is saved.
+    Mailbox.objects.filter(pk=mailbox.pk).update(status=Mailbox.Status.AUTH_FAILED)
+    monkeypatch.setenv("NEW_PASSWORD", mail_user.password)
+    call_command("mailbox", "update", mail_user.address, "--password-env", "NEW_PASSWORD")
+    mailbox.refresh_from_db()
+    assert mailbox.status != Mailbox.Status.AUTH_FAILED
+    assert "new password saved" in capsys.readouterr().out

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from postroom import jobs
+from postroom import jobs, pipeline
 from postroom.crm.actions import items_of
 from postroom.crm.models import Activity, Pipeline, Stage, TimelineEntry
 from postroom.mail.models import Conversation, Message, MessageCopy
@@ -177,3 +177,12 @@ def test_only_its_owner_disconnects_a_personal_mailbox(alice):
         personal.do_disconnect_personal_mailbox(tracker, acting_user=alice)
     assert Mailbox.objects.filter(pk__in=[mailbox.pk, shared.pk, tracker.pk]).count() == 3
     assert Folder.objects.get(mailbox=mailbox).is_synced, "a refusal stops nothing"
+
+
+def test_jobs_queued_for_a_mailbox_disconnected_since_end_quietly(caplog):
+    gone = 987_654  # the id of a mailbox deleted after its sync queued the jobs
+    with caplog.at_level("INFO", logger="postroom.pipeline"):
+        pipeline.ingest.call([1, 2], gone)
+        pipeline.capture.call([1], gone)
+    assert "ingest of 2 message(s) skipped: mailbox 987654 is gone" in caplog.text
+    assert "capture of 1 message(s) skipped" in caplog.text

@@ -9,12 +9,13 @@ from postroom.mailboxes.actions import (
     ConnectionSettings,
     MailboxError,
     do_add_mailbox,
+    do_change_password,
     do_choose_folders,
 )
 from postroom.mailboxes.models import Mailbox, Security
 from postroom.outbound.actions import do_set_save_to_sent
 from postroom.sync import imap
-from postroom.sync.service import discover_folders
+from postroom.sync.service import discover_folders, verify_password
 
 SECURITY = Security.values
 
@@ -69,8 +70,14 @@ class Command(BaseCommand):
             help="do not append sent mail to the Sent folder (for providers whose SMTP "
             "server files it there itself: Gmail, Microsoft 365)",
         )
-        update = sub.add_parser("update", help="change a mailbox's sending options")
+        update = sub.add_parser("update", help="change a mailbox's password or sending options")
         update.add_argument("address")
+        update.add_argument(
+            "--password-env",
+            metavar="VAR",
+            help="a new IMAP password, from this environment variable; saved only after a "
+            "successful login with it",
+        )
         update.add_argument(
             "--save-to-sent",
             action=argparse.BooleanOptionalAction,
@@ -94,15 +101,30 @@ class Command(BaseCommand):
             return self.update(**options)
         return self.add(**options)
 
-    def update(self, *, address, save_to_sent, **options):
+    def update(self, *, address, save_to_sent, password_env, **options):
         mailbox = Mailbox.objects.filter(address__iexact=address).first()
         if mailbox is None:
             raise CommandError(f"no mailbox {address}")
-        if save_to_sent is None:
-            raise CommandError("nothing to change: give --save-to-sent or --no-save-to-sent")
-        do_set_save_to_sent(mailbox, save_to_sent)
-        where = "appended to its Sent folder" if save_to_sent else "left to the provider to file"
-        self.stdout.write(f"{mailbox.address}: sent mail is {where}")
+        if save_to_sent is None and not password_env:
+            raise CommandError(
+                "nothing to change: give --password-env, --save-to-sent or --no-save-to-sent"
+            )
+        if password_env:
+            password = os.environ.get(password_env)
+            if not password:
+                raise CommandError(f"the environment variable {password_env} is empty or unset")
+            try:
+                verify_password(mailbox, password)
+                do_change_password(mailbox, password, acting_user=None)
+            except (imap.SyncError, MailboxError) as exc:
+                raise CommandError(f"{mailbox.address}: password not saved: {exc}") from exc
+            self.stdout.write(f"{mailbox.address}: new password saved (the server accepted it)")
+        if save_to_sent is not None:
+            do_set_save_to_sent(mailbox, save_to_sent)
+            where = (
+                "appended to its Sent folder" if save_to_sent else "left to the provider to file"
+            )
+            self.stdout.write(f"{mailbox.address}: sent mail is {where}")
 
     def folders(self, *, address, refresh, sync, stop, **options):
         mailbox = Mailbox.objects.filter(address__iexact=address).first()
