@@ -112,6 +112,13 @@ class DealFactory(factory.django.DjangoModelFactory):
     stage = factory.LazyAttribute(lambda d: d.pipeline.first_stage())
 
 
+def client_with_open_deal(name: str, email: str):
+    """A known client: a contact with that email, a company, and an open deal of both."""
+    contact = ContactFactory(name=name, email=email, company=CompanyFactory())
+    DealFactory(title=f"{name}'s order", contact=contact, company=contact.company)
+    return contact
+
+
 class SmartTypeFactory(factory.django.DjangoModelFactory):
     """A smart type with the stages New, In progress (open), Done (won), Dropped (lost)."""
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from postroom import jobs, pipeline
 from postroom.crm.actions import items_of
-from postroom.crm.models import Activity, Pipeline, Stage, TimelineEntry
+from postroom.crm.models import Activity, TimelineEntry
 from postroom.mail.models import Conversation, Message, MessageCopy
 from postroom.mailboxes import personal
 from postroom.mailboxes.access import mailboxes_for
@@ -24,15 +24,6 @@ from postroom.web.crm_timeline import timeline_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ANNA = "anna@customer.test"
-
-
-@pytest.fixture(autouse=True)
-def sales_pipeline():
-    """What the CRM's data migration makes, gone after an earlier transactional test."""
-    if not Pipeline.objects.exists():
-        sales = Pipeline.objects.create(name="Sales", is_default=True)
-        for i, (name, semantics) in enumerate([("New", "open"), ("Won", "won")]):
-            Stage.objects.create(pipeline=sales, name=name, sort=i, semantics=semantics)
 
 
 @pytest.fixture

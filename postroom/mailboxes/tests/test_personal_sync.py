@@ -8,28 +8,22 @@ import pytest
 
 from postroom import jobs
 from postroom.crm.actions import items_of
-from postroom.crm.models import Activity, Contact, Deal, Lead, Pipeline, Stage
+from postroom.crm.models import Activity, Contact, Deal, Lead
 from postroom.mail.models import Message
 from postroom.mailboxes import personal
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.actions import ConnectionSettings
 from postroom.sync.service import discover_folders, sync_mailbox
-from postroom.testing.factories import CompanyFactory, ContactFactory, DealFactory, UserFactory
+from postroom.testing.factories import (
+    UserFactory,
+    client_with_open_deal,
+)
 from postroom.testing.mail import make_email
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ANNA = "anna@customer.test"
 STRANGER = "someone@unknown.test"
-
-
-@pytest.fixture(autouse=True)
-def sales_pipeline():
-    """What the CRM's data migration makes, gone after an earlier transactional test."""
-    if not Pipeline.objects.exists():
-        sales = Pipeline.objects.create(name="Sales", is_default=True)
-        for i, (name, semantics) in enumerate([("New", "open"), ("Won", "won")]):
-            Stage.objects.create(pipeline=sales, name=name, sort=i, semantics=semantics)
 
 
 @pytest.fixture
@@ -40,9 +34,7 @@ def alice():
 @pytest.fixture
 def anna():
     """A known contact, with her company and an open deal."""
-    contact = ContactFactory(name="Anna Client", email=ANNA, company=CompanyFactory())
-    DealFactory(title="Anna's order", contact=contact, company=contact.company)
-    return contact
+    return client_with_open_deal("Anna Client", ANNA)
 
 
 def _connect(alice, dovecot, mail_user, *, days: int = 30, unknown: str = "ignore"):
