@@ -64,6 +64,13 @@ class CrmPermissionDenied(PermissionDenied):
         return self.reason
 
 
+def check_admin(user, what: str) -> None:
+    """CrmPermissionDenied unless `user` is an administrator; `what` names the action,
+    e.g. "define pipelines", for the message."""
+    if not (user and user.is_superuser):
+        raise CrmPermissionDenied(f"Only an administrator may {what}.")
+
+
 # ----------------------------------------------------------------------- entities
 
 

@@ -16,7 +16,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from . import actions
-from .access import CrmPermissionDenied, check, check_edit
+from .access import check, check_admin, check_edit
 from .items import label_of, title_of
 from .models import (
     Company,
@@ -370,8 +370,7 @@ def do_define_smart_type(
     A stage that still holds items cannot be removed (ValidationError names it); a
     removed field's values stay in the items' data.
     """
-    if not (acting_user and acting_user.is_superuser):
-        raise CrmPermissionDenied("Only an administrator may define smart types.")
+    check_admin(acting_user, "define smart types")
     if not any(s.semantics == Stage.Semantics.OPEN for s in stages):
         raise ValidationError("A smart type needs at least one open stage.")
     if SmartType.objects.filter(slug=slug).exclude(pk=getattr(smart_type, "pk", None)).exists():

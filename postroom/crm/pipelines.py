@@ -23,7 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, ProtectedError
 
-from .access import CrmPermissionDenied
+from . import access
 from .models import Pipeline, Stage
 
 
@@ -37,8 +37,7 @@ class StageRow:
 
 
 def check_admin(user) -> None:
-    if not (user and user.is_superuser):
-        raise CrmPermissionDenied("Only an administrator may define pipelines.")
+    access.check_admin(user, "define pipelines")
 
 
 def deals_phrase(count: int) -> str:

@@ -13,7 +13,7 @@ from django.db.models import ProtectedError
 from postroom.accounts.models import RolePermission
 from postroom.mailboxes.models import CrmRuleKind, Mailbox
 
-from .access import CrmPermissionDenied
+from .access import check_admin
 from .models import SmartType
 
 
@@ -47,8 +47,7 @@ def delete_blockers(smart_type: SmartType) -> list[str]:
 def do_delete_smart_type(smart_type: SmartType, *, acting_user) -> None:
     """Delete a type without items or mailbox rules, with its stages, fields and the
     roles' rights on it (a later type with the same slug starts without them)."""
-    if not (acting_user and acting_user.is_superuser):
-        raise CrmPermissionDenied("Only an administrator may delete smart types.")
+    check_admin(acting_user, "delete smart types")
     smart_type = SmartType.objects.select_for_update().filter(pk=smart_type.pk).first()
     if smart_type is None:
         raise ValidationError("This smart type was deleted meanwhile.")

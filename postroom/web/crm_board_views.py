@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from postroom.crm import editing, smart_types
-from postroom.crm.access import CrmPermissionDenied, can_edit, items_for
+from postroom.crm.access import can_edit, check_admin, items_for
 from postroom.crm.models import Deal, Pipeline, SmartType, Stage
 
 from .crm_views import FilterForm, _search_staged, crm_view
@@ -130,14 +130,9 @@ def smart_board(request, slug: str):
 # ------------------------------------------------------------- smart types
 
 
-def _admin_only(user) -> None:
-    if not user.is_superuser:
-        raise CrmPermissionDenied("Only an administrator may define smart types.")
-
-
 @crm_view
 def smart_type_list(request):
-    _admin_only(request.user)
+    check_admin(request.user, "define smart types")
     return render(
         request,
         "crm/smart_type_list.html",
@@ -147,7 +142,7 @@ def smart_type_list(request):
 
 @crm_view
 def smart_type_form(request, type_id: int | None = None):
-    _admin_only(request.user)
+    check_admin(request.user, "define smart types")
     smart_type = get_object_or_404(SmartType, pk=type_id) if type_id else None
     initial = (
         SmartTypeForm.initial_for(smart_type)
@@ -185,7 +180,7 @@ def smart_type_form(request, type_id: int | None = None):
 @crm_view
 @require_POST
 def smart_type_delete(request, type_id: int):
-    _admin_only(request.user)
+    check_admin(request.user, "define smart types")
     smart_type = get_object_or_404(SmartType, pk=type_id)
     try:
         smart_types.do_delete_smart_type(smart_type, acting_user=request.user)
