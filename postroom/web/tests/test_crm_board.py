@@ -123,6 +123,10 @@ def test_the_board_of_another_pipeline(client, alice):
     )
     page = client.get(reverse("web:deal_board"), {"pipeline": rentals.pk}).content.decode()
     assert "Rental deal" in page and "Sales deal" not in page and "Asked" in page
+    # With the closed cards shown, switching pipelines keeps them shown.
+    page = client.get(reverse("web:deal_board"), {"closed": "1"}).content.decode()
+    switch = page.split('class="inline pipeline-switch"')[1].split("</form>")[0]
+    assert '<input type="hidden" name="closed" value="1">' in switch
 
 
 def test_moving_a_card_changes_the_stage_and_is_on_the_timeline(client, alice):
