@@ -159,7 +159,15 @@ def conversation_list(request, mailbox_id: int):
     return render(
         request,
         "web/conversation_list.html",
-        {"mailbox": mailbox, "page": page, "quarantined": quarantined_in(mailbox).count()},
+        {
+            "mailbox": mailbox,
+            "page": page,
+            "quarantined": quarantined_in(mailbox).count(),
+            # Its managers (or a personal mailbox's owner) may change its password here.
+            "manages": mailboxes_for(request.user, MailboxGrant.Level.MANAGE)
+            .filter(pk=mailbox.pk)
+            .exists(),
+        },
     )
 
 

@@ -158,6 +158,10 @@ def test_a_shared_mailboxs_managers_change_it_and_nobody_else(dovecot, mail_user
     manager_page = _as(manager).get(reverse("web:mailboxes")).content.decode()
     assert _url(mailbox) in manager_page
     assert _url(mailbox) not in _as(replier).get(reverse("web:mailboxes")).content.decode()
+    # The mailbox's own page links it too, for its managers only.
+    own_page = reverse("web:mailbox", args=[mailbox.pk])
+    assert _url(mailbox) in _as(manager).get(own_page).content.decode()
+    assert _url(mailbox) not in _as(replier).get(own_page).content.decode()
     response = _as(manager).post(_url(mailbox), good)
     assert response.status_code == 302
     assert response["Location"] == reverse("web:mailbox", args=[mailbox.pk])
