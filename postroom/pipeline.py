@@ -36,12 +36,8 @@ def message_arrived(message_id: int, mailbox_id: int) -> None:
 
 @task()
 def ingest(message_ids: list[int], mailbox_id: int) -> None:
-    mailbox = Mailbox.objects.filter(pk=mailbox_id).first()
+    mailbox = _mailbox_of("ingest", message_ids, mailbox_id)
     if mailbox is None:
-        # Disconnected (deleted) after the sync queued this: its mail left with it.
-        logger.info(
-            "ingest of %s message(s) skipped: mailbox %s is gone", len(message_ids), mailbox_id
-        )
         return
     # Parsed, threaded and indexed set-wise; a message that cannot be parsed is
     # quarantined (threaded, so it shows in its mailbox with the error) and never
@@ -58,13 +54,9 @@ def ingest(message_ids: list[int], mailbox_id: int) -> None:
 def capture(message_ids: list[int], mailbox_id: int) -> None:
     """Put a batch of one mailbox's mail in the CRM; senders are resolved for the whole
     batch at once, and each email is captured in its own savepoint."""
-    mailbox = (
-        Mailbox.objects.select_related("owner", "crm_responsible").filter(pk=mailbox_id).first()
-    )
+    mailboxes = Mailbox.objects.select_related("owner", "crm_responsible")
+    mailbox = _mailbox_of("capture", message_ids, mailbox_id, mailboxes)
     if mailbox is None:
-        logger.info(
-            "capture of %s message(s) skipped: mailbox %s is gone", len(message_ids), mailbox_id
-        )
         return
     # Capture reads headers, never bodies: they stay in the database.
     messages = Message.objects.filter(pk__in=message_ids).defer("text_body", "html_body")
@@ -76,3 +68,16 @@ def capture(message_ids: list[int], mailbox_id: int) -> None:
                 [str(i) for i in result.created],
                 [str(i) for i in result.bound],
             )
+
+
+def _mailbox_of(
+    step: str, message_ids: list[int], mailbox_id: int, mailboxes=Mailbox.objects
+) -> Mailbox | None:
+    """The job's mailbox; None, said in the log, when it was disconnected (deleted)
+    after the sync queued the job: its mail left with it."""
+    mailbox = mailboxes.filter(pk=mailbox_id).first()
+    if mailbox is None:
+        logger.info(
+            "%s of %s message(s) skipped: mailbox %s is gone", step, len(message_ids), mailbox_id
+        )
+    return mailbox

@@ -149,10 +149,16 @@ class _Context:
             (type_of(item).pk, item.pk, TimelineEntry.Kind.CREATED, None, text, now)
             for item, text in self.pending_created
         ] + [
-            (type_of(item).pk, item.pk, TimelineEntry.Kind.ACTIVITY, activity.pk, "", when)
+            (
+                type_of(item).pk,
+                item.pk,
+                TimelineEntry.Kind.ACTIVITY,
+                activity.pk,
+                "",
+                activity.occurred_at,
+            )
             for activity, items in self.pending_activities
             for item in items
-            for when in [activity.occurred_at]
         ]
         # An activity already on an item (the unique constraint) stays as it was.
         insert_ignoring_conflicts(
@@ -192,9 +198,13 @@ class _Context:
 
     @classmethod
     def build(cls, messages: list[Message], mailbox: Mailbox) -> "_Context":
+        """Read what the batch needs; the caller's transaction then holds the locks on
+        its addresses (crm/locks.py), taken before anyone is looked up."""
+        addresses = _addresses(messages)
+        lock_addresses(addresses)
         context = cls(
             mailbox=mailbox,
-            directory=Directory.lookup(_addresses(messages)),
+            directory=Directory.lookup(addresses),
             sent=sent_by_us([m.pk for m in messages], mailbox),
         )
         if mailbox.crm_rule == CrmRuleKind.SMART:
@@ -253,7 +263,6 @@ def capture_messages(messages: Iterable[Message], mailbox: Mailbox) -> dict[int,
     try:
         # The whole batch in one transaction: the common case, and the cheap one.
         with transaction.atomic():
-            lock_addresses(_addresses(messages))
             context = _Context.build(messages, mailbox)
             results = {message.pk: _capture(message, context) for message in messages}
             context.flush()
@@ -266,7 +275,6 @@ def capture_messages(messages: Iterable[Message], mailbox: Mailbox) -> dict[int,
     for message in messages:
         try:
             with transaction.atomic():
-                lock_addresses(_addresses([message]))
                 context = _Context.build([message], mailbox)
                 results[message.pk] = _capture(message, context)
                 context.flush()

@@ -17,12 +17,14 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from .models import normalise_email
+
 
 def lock_addresses(addresses: Iterable[str]) -> None:
     """Hold a lock on each address until the current transaction ends."""
     if connection.vendor != "postgresql":
         return
-    unique = sorted({a.strip().lower() for a in addresses if a and a.strip()})
+    unique = sorted({normalise_email(a) for a in addresses} - {""})
     if not unique:
         return
     assert connection.in_atomic_block, "address locks last until the transaction ends"

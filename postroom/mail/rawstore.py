@@ -97,13 +97,13 @@ def stage(raws: dict[str, bytes], writer: "PackWriter | None" = None) -> Staged:
     writes one batch's pack while it inserts the rows of the one before."""
     if not in_files():
         return Staged(("sha256", "data"), list(raws.items()))
-    if not raws:
-        return Staged(("sha256", "pack", "pack_offset", "size"), [])
-    pack, offsets = (writer or pack_writer()).append(list(raws.values()))
-    rows = [
-        (sha, pack, offset, len(raw))
-        for (sha, raw), offset in zip(raws.items(), offsets, strict=True)
-    ]
+    rows = []
+    if raws:
+        pack, offsets = (writer or pack_writer()).append(list(raws.values()))
+        rows = [
+            (sha, pack, offset, len(raw))
+            for (sha, raw), offset in zip(raws.items(), offsets, strict=True)
+        ]
     return Staged(("sha256", "pack", "pack_offset", "size"), rows)
 
 

@@ -171,16 +171,14 @@ def _pipelined(client, batches: list[list[tuple[int, int]]]) -> Iterator[tuple[P
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack") as packer,
     ):
         fetching = deque(fetcher.submit(_fetch_prepared, client, b) for b in batches[:FETCH_AHEAD])
+        later = iter(batches[FETCH_AHEAD:])
         staging: deque[Future] = deque()
-        queued = len(fetching)
         writer = rawstore.pack_writer()  # this thread's pack: no new file per sync
 
         def hand_over() -> None:
-            nonlocal queued
             prepared = fetching.popleft().result()
-            if queued < len(batches):
-                fetching.append(fetcher.submit(_fetch_prepared, client, batches[queued]))
-                queued += 1
+            if (batch := next(later, None)) is not None:
+                fetching.append(fetcher.submit(_fetch_prepared, client, batch))
             raws = dict(zip(prepared.shas, (f.raw for f in prepared.fetched), strict=True))
             new = rawstore.unknown(raws)
             staging.append(packer.submit(lambda: (prepared, rawstore.stage(new, writer))))

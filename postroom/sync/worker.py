@@ -159,8 +159,7 @@ class Worker:
                 # kicking a sync loop that is gone, and the folder would stall silently.
                 delay = backoff.next()
                 logger.exception("sync of folder %s failed; next try in %.0f s", folder_id, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(kick.wait(), delay)
+                await self._back_off(folder_id, kick, delay, until_fixed=False)
                 kick.set()
                 continue
             backoff.reset()

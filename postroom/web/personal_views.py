@@ -211,11 +211,10 @@ def disconnect_mailbox(request, mailbox_id: int):
 
 def _mailbox_with_password(user, mailbox_id: int) -> Mailbox:
     """A mailbox whose password the user may change: their own personal one, or a shared
-    one they manage; 404 for one they may not read, 403 for one they only read."""
+    one they manage (mailboxes_for at the manage level lists both); 404 for one they may
+    not read, 403 for one they only read."""
     readable = mailboxes_for(user).exclude(imap_host="")
     mailbox = get_object_or_404(readable, pk=mailbox_id)
-    if mailbox.kind == Mailbox.Kind.PERSONAL:
-        return mailbox  # mailboxes_for lists a personal mailbox to its owner alone
     if not mailboxes_for(user, MailboxGrant.Level.MANAGE).filter(pk=mailbox.pk).exists():
         raise PermissionDenied(f"changing the password needs the manage right on {mailbox}")
     return mailbox
