@@ -79,8 +79,9 @@ def sync_folder(
     """Bring one folder up to date: new mail first, then flags and deletions, then the
     initial fetch window, newest first. With max_batches it may stop early (`more`)."""
     status = imap.select(client, folder.name)
+    window = None
     if folder.uidvalidity != status.uidvalidity:
-        _start_initial_fetch(client, folder, status)
+        window = _start_initial_fetch(client, folder, status)
     summary = SyncSummary(folders=1)
     budget = [max_batches]
 
@@ -90,10 +91,8 @@ def sync_folder(
         return summary
     _reconcile(client, folder, status)
     if folder.backfill_below is not None:
-        since = imap.imap_date(date.today() - timedelta(days=folder.mailbox.initial_days))
-        below = folder.backfill_below - 1
-        # "UID 1:0" is not a valid set: with nothing below, the backfill is done.
-        old = imap.search_uids(client, f"UID 1:{below} SINCE {since}") if below >= 1 else []
+        # The window was searched a moment ago, or by an earlier run: search what is left.
+        old = window if window is not None else _backfill_left(client, folder)
         old.reverse()  # newest first: the UI is useful at once
         _fetch_and_store(client, folder, status, old, summary, budget, progress, _backfill)
         if not summary.more:
@@ -102,8 +101,16 @@ def sync_folder(
     return summary
 
 
-def _start_initial_fetch(client, folder: Folder, status: imap.FolderStatus) -> None:
-    """Plan the fetch of the last `initial_days` days of a new (or renumbered) folder."""
+def _backfill_left(client, folder: Folder) -> list[int]:
+    since = imap.imap_date(date.today() - timedelta(days=folder.mailbox.initial_days))
+    below = folder.backfill_below - 1
+    # "UID 1:0" is not a valid set: with nothing below, the backfill is done.
+    return imap.search_uids(client, f"UID 1:{below} SINCE {since}") if below >= 1 else []
+
+
+def _start_initial_fetch(client, folder: Folder, status: imap.FolderStatus) -> list[int]:
+    """Plan the fetch of the last `initial_days` days of a new (or renumbered) folder;
+    the UIDs of that window, to be fetched by the backfill."""
     if folder.uidvalidity is not None:
         logger.warning("%s: UIDVALIDITY changed, fetching the folder again", folder)
     since = imap.imap_date(date.today() - timedelta(days=folder.mailbox.initial_days))
@@ -118,6 +125,7 @@ def _start_initial_fetch(client, folder: Folder, status: imap.FolderStatus) -> N
         folder.backfill_total, folder.backfill_done = len(window), 0
         folder.highest_modseq = status.highest_modseq
         folder.save()
+    return window
 
 
 def _advance(folder: Folder, uids: list[int]) -> list[str]:
