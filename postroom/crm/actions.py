@@ -6,6 +6,7 @@ raises CrmPermissionDenied with a reason to show; capture (no person) passes non
 
 import logging
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
@@ -701,6 +702,9 @@ def notify_new_items(
 
 # ------------------------------------------------------------ mailbox settings
 
+# The default of a setting that may be set to None: "leave it as it is".
+UNCHANGED: Any = object()
+
 
 @transaction.atomic
 def do_configure_mailbox_crm(
@@ -711,9 +715,13 @@ def do_configure_mailbox_crm(
     notify=None,
     route_to_manager: bool | None = None,
     join_company_domain: bool | None = None,
-    responsible=None,
+    responsible=UNCHANGED,
 ) -> Mailbox:
-    """Set a mailbox's CRM rule and options; a smart rule must name an existing type."""
+    """Set a mailbox's CRM rule and options; a smart rule must name an existing type.
+
+    Options left out (None) stay as they are; `responsible` may be None, meaning the
+    mailbox's owner, so it is left unchanged only when it is not given.
+    """
     if rule not in CrmRuleKind.values:
         raise CrmError(f"unknown CRM rule {rule!r}: use lead, contact-deal, smart or none")
     slug = ""
@@ -730,7 +738,7 @@ def do_configure_mailbox_crm(
     if join_company_domain is not None:
         mailbox.crm_join_company_domain = join_company_domain
         fields.append("crm_join_company_domain")
-    if responsible is not None:
+    if responsible is not UNCHANGED:
         mailbox.crm_responsible = responsible
         fields.append("crm_responsible")
     mailbox.save(update_fields=fields)

@@ -101,6 +101,61 @@ def do_add_mailbox(
     return mailbox
 
 
+# Bounds of the settings a mailbox's managers choose (the form and the service agree).
+MAX_INITIAL_DAYS = 3650
+MIN_POLL_INTERVAL = 10  # seconds: a server without IDLE is not asked more often
+MAX_POLL_INTERVAL = 24 * 3600
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """What a mailbox's managers may change about how it is read (not where from)."""
+
+    name: str
+    initial_days: int
+    poll_interval: int | None  # None: POSTROOM_POLL_INTERVAL
+    allow_self_signed: bool
+
+
+@transaction.atomic
+def do_update_mailbox_settings(mailbox: Mailbox, choices: SyncSettings, *, acting_user) -> Mailbox:
+    """Save a mailbox's name and sync settings; MailboxError (nothing saved) says why not.
+
+    The number of days applies to folders fetched from scratch from now on (a new folder,
+    a renumbered one): mail already fetched stays, and a running fetch keeps its window.
+    """
+    name = " ".join(choices.name.split())
+    if not name:
+        raise MailboxError("the name is empty")
+    if not 1 <= choices.initial_days <= MAX_INITIAL_DAYS:
+        raise MailboxError(f"days back must be between 1 and {MAX_INITIAL_DAYS}")
+    interval = choices.poll_interval
+    if interval is not None and not MIN_POLL_INTERVAL <= interval <= MAX_POLL_INTERVAL:
+        raise MailboxError(
+            f"the poll interval must be between {MIN_POLL_INTERVAL} and {MAX_POLL_INTERVAL} s"
+        )
+    if choices.allow_self_signed and mailbox.imap_security not in (Security.SSL, Security.STARTTLS):
+        raise MailboxError("allowing self-signed certificates needs TLS (ssl or starttls)")
+    mailbox = Mailbox.objects.select_for_update().get(pk=mailbox.pk)
+    changed = {
+        field: value
+        for field, value in (
+            ("name", name),
+            ("initial_days", choices.initial_days),
+            ("poll_interval", interval),
+            ("allow_self_signed", choices.allow_self_signed),
+        )
+        if getattr(mailbox, field) != value
+    }
+    for field, value in changed.items():
+        setattr(mailbox, field, value)
+    if changed:
+        mailbox.save(update_fields=list(changed))
+        who = f"user {acting_user.pk}" if acting_user else "the command line"
+        logger.info("mailbox %s: %s changed by %s", mailbox.address, ", ".join(changed), who)
+    return mailbox
+
+
 def do_grant_mailbox(mailbox: Mailbox, user, level: int = MailboxGrant.Level.READ) -> MailboxGrant:
     grant, _ = MailboxGrant.objects.update_or_create(
         mailbox=mailbox, user=user, defaults={"level": level}

@@ -26,7 +26,7 @@ from postroom.accounts import tracker as tokens
 from postroom.lib.addresses import normalize_address
 
 from .access import mailboxes_for
-from .actions import ConnectionSettings, MailboxError, do_add_mailbox
+from .actions import MAX_INITIAL_DAYS, ConnectionSettings, MailboxError, do_add_mailbox
 from .models import CrmRuleKind, Folder, Mailbox, MailboxGrant, TrackerAddress
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ UNKNOWN_PEOPLE_CHOICES = [
     ("lead", "Create a lead"),
     ("contact", "Create a contact and a deal"),
 ]
-MAX_INITIAL_DAYS = 3650
 TRACKER_NAME = "BCC tracker"
 
 

@@ -7,6 +7,7 @@ from . import (
     crm_pipeline_views,
     crm_save_views,
     crm_views,
+    mailbox_settings_views,
     personal_views,
     quarantine_views,
     views,
@@ -19,6 +20,11 @@ urlpatterns = [
     path("mailboxes/", views.mailbox_list, name="mailboxes"),
     path("mailboxes/<int:mailbox_id>/", views.conversation_list, name="mailbox"),
     path("mailboxes/<int:mailbox_id>/folders/", views.mailbox_folders, name="mailbox_folders"),
+    path(
+        "mailboxes/<int:mailbox_id>/settings/",
+        mailbox_settings_views.mailbox_settings,
+        name="mailbox_settings",
+    ),
     path("conversations/<int:conversation_id>/", views.conversation_detail, name="conversation"),
     path(
         "conversations/<int:conversation_id>/messages/<int:message_id>/delete/",

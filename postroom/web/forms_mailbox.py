@@ -1,0 +1,142 @@
+"""The settings form of a shared mailbox: how it is read, what its mail makes in the CRM,
+and where its sent mail is filed.
+
+It validates input and hands clean values to the services that decide:
+postroom.mailboxes.actions (name and sync), postroom.crm.actions (the CRM rule) and
+postroom.outbound.actions (Sent).
+"""
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from postroom.crm.models import SmartType
+from postroom.mailboxes.actions import (
+    MAX_INITIAL_DAYS,
+    MAX_POLL_INTERVAL,
+    MIN_POLL_INTERVAL,
+    SyncSettings,
+)
+from postroom.mailboxes.models import CrmRuleKind, Mailbox, Security
+from postroom.outbound.models import OutboundSettings
+
+SMART = "smart:"  # a smart rule's choice is "smart:<slug of the type>"
+
+
+def crm_rule_choices() -> list[tuple[str, str]]:
+    """One choice per rule, the smart rule once per smart type."""
+    choices = [
+        (CrmRuleKind.LEAD.value, "Create a lead"),
+        (CrmRuleKind.CONTACT_DEAL.value, "Create a contact and a deal"),
+    ]
+    choices += [
+        (f"{SMART}{slug}", f"Create a “{name}” item")
+        for slug, name in SmartType.objects.order_by("name").values_list("slug", "name")
+    ]
+    choices.append((CrmRuleKind.NONE.value, "Nothing: the mail stays out of the CRM"))
+    return choices
+
+
+class MailboxSettingsForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    initial_days = forms.IntegerField(
+        label="Days back to fetch",
+        min_value=1,
+        max_value=MAX_INITIAL_DAYS,
+        help_text="How far back a folder is read when it is fetched from scratch (a new "
+        "folder, or one the server renumbered). Mail fetched already stays.",
+    )
+    poll_interval = forms.IntegerField(
+        label="Poll interval (seconds)",
+        required=False,
+        min_value=MIN_POLL_INTERVAL,
+        max_value=MAX_POLL_INTERVAL,
+        help_text="Only for a server that cannot push new mail (IMAP IDLE). Empty: the "
+        "installation's default.",
+    )
+    allow_self_signed = forms.BooleanField(
+        label="Accept a self-signed certificate",
+        required=False,
+        help_text="Still encrypted, but not protected against a man in the middle: only "
+        "for a server you control.",
+    )
+    crm_rule = forms.ChoiceField(label="Mail from someone the CRM does not know")
+    crm_route_to_manager = forms.BooleanField(
+        label="Mail from existing clients goes to their manager",
+        required=False,
+        help_text=Mailbox._meta.get_field("crm_route_to_manager").help_text,
+    )
+    crm_join_company_domain = forms.BooleanField(
+        label="Join new people to the company of their mail domain",
+        required=False,
+        help_text=Mailbox._meta.get_field("crm_join_company_domain").help_text,
+    )
+    crm_responsible = forms.ModelChoiceField(
+        label="Responsible person of new CRM items",
+        queryset=get_user_model().objects.none(),
+        required=False,
+        empty_label="Nobody in particular",
+    )
+    crm_notify = forms.ModelMultipleChoiceField(
+        label="Tell these people of new CRM items",
+        queryset=get_user_model().objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    save_to_sent = forms.BooleanField(
+        label="File sent mail in the Sent folder",
+        required=False,
+        help_text="Turn off for providers whose SMTP server files it there itself (Gmail, "
+        "Microsoft 365), or every reply is there twice.",
+    )
+
+    def __init__(self, *args, mailbox: Mailbox, **kwargs) -> None:
+        super().__init__(*args, initial=self.initial_for(mailbox), **kwargs)
+        self.fields["crm_rule"].choices = crm_rule_choices()
+        users = get_user_model().objects.filter(is_active=True).order_by("username")
+        self.fields["crm_responsible"].queryset = users
+        self.fields["crm_notify"].queryset = users
+        if mailbox.imap_security not in (Security.SSL, Security.STARTTLS):
+            del self.fields["allow_self_signed"]  # no TLS: no certificate to accept
+        if not mailbox.has_imap:  # fed by the ingress: nothing is polled or filed in Sent
+            for name in ("initial_days", "poll_interval", "save_to_sent"):
+                del self.fields[name]
+
+    @staticmethod
+    def initial_for(mailbox: Mailbox) -> dict:
+        rule = mailbox.crm_rule
+        if rule == CrmRuleKind.SMART:
+            rule = f"{SMART}{mailbox.crm_smart_type}"
+        return {
+            "name": mailbox.name,
+            "initial_days": mailbox.initial_days,
+            "poll_interval": mailbox.poll_interval,
+            "allow_self_signed": mailbox.allow_self_signed,
+            "crm_rule": rule,
+            "crm_route_to_manager": mailbox.crm_route_to_manager,
+            "crm_join_company_domain": mailbox.crm_join_company_domain,
+            "crm_responsible": mailbox.crm_responsible_id,
+            "crm_notify": list(mailbox.crm_notify.values_list("pk", flat=True)),
+            "save_to_sent": OutboundSettings.of(mailbox).save_to_sent,
+        }
+
+    def sync_settings(self, mailbox: Mailbox) -> SyncSettings:
+        data = self.cleaned_data
+        return SyncSettings(
+            name=data["name"],
+            initial_days=data.get("initial_days", mailbox.initial_days),
+            poll_interval=data.get("poll_interval", mailbox.poll_interval),
+            allow_self_signed=data.get("allow_self_signed", False),
+        )
+
+    def crm_settings(self) -> dict:
+        """Keyword arguments of crm.actions.do_configure_mailbox_crm."""
+        data = self.cleaned_data
+        rule, _, smart_type = data["crm_rule"].partition(":")
+        return {
+            "rule": rule,
+            "smart_type": smart_type,
+            "route_to_manager": data["crm_route_to_manager"],
+            "join_company_domain": data["crm_join_company_domain"],
+            "responsible": data["crm_responsible"],
+            "notify": list(data["crm_notify"]),
+        }
