@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -161,6 +162,67 @@ def do_grant_mailbox(mailbox: Mailbox, user, level: int = MailboxGrant.Level.REA
         mailbox=mailbox, user=user, defaults={"level": level}
     )
     return grant
+
+
+@transaction.atomic
+def do_set_grant(mailbox: Mailbox, *, level: int, acting_user, user=None, group=None):
+    """Give a user or a group (a department's) a level of access to a shared mailbox, or
+    change the level they have; MailboxError when that cannot be."""
+    if mailbox.kind != Mailbox.Kind.SHARED:
+        raise MailboxError("a personal mailbox is its owner's alone: it has no grants")
+    if (user is None) == (group is None):
+        raise MailboxError("choose a person or a department, not both")
+    if level not in MailboxGrant.Level.values:
+        raise MailboxError(f"unknown access level {level!r}")
+    if user is not None and not user.is_active:
+        raise MailboxError(f"{user.get_username()} is deactivated")
+    who = {"user": user} if user is not None else {"group": group}
+    existing = MailboxGrant.objects.filter(mailbox=mailbox, **who).first()
+    if existing is not None and existing.level > level:
+        _check_not_locking_out(existing, acting_user)
+    grant, _ = MailboxGrant.objects.update_or_create(
+        mailbox=mailbox, **who, defaults={"level": level}
+    )
+    logger.info(
+        "mailbox %s: %s access for %s, set by user %s",
+        mailbox.address,
+        grant.get_level_display(),
+        user or group,
+        getattr(acting_user, "pk", None),
+    )
+    return grant
+
+
+@transaction.atomic
+def do_revoke_grant(grant: MailboxGrant, *, acting_user) -> None:
+    _check_not_locking_out(grant, acting_user)
+    grant.delete()
+    logger.info(
+        "mailbox %s: access of %s revoked by user %s",
+        grant.mailbox.address,
+        grant.user or grant.group,
+        getattr(acting_user, "pk", None),
+    )
+
+
+def _check_not_locking_out(grant: MailboxGrant, acting_user) -> None:
+    """A manager may not take away the grant their own right to manage rests on: the
+    page would lock them out mid-click. Administrators manage every mailbox anyway."""
+    if acting_user is None or acting_user.is_superuser or grant.level < MailboxGrant.Level.MANAGE:
+        return
+    others = MailboxGrant.objects.filter(
+        Q(user=acting_user) | Q(group__in=acting_user.groups.all()),
+        mailbox=grant.mailbox,
+        level=MailboxGrant.Level.MANAGE,
+    ).exclude(pk=grant.pk)
+    mine = grant.user_id == acting_user.pk or (
+        grant.group_id is not None and acting_user.groups.filter(pk=grant.group_id).exists()
+    )
+    if mine and not others.exists():
+        raise MailboxError(
+            "that would take away your own right to manage this mailbox; ask another "
+            "manager or an administrator"
+        )
 
 
 @transaction.atomic

@@ -1,5 +1,5 @@
-"""The settings form of a shared mailbox: how it is read, what its mail makes in the CRM,
-and where its sent mail is filed.
+"""The forms of a shared mailbox's pages for its managers: its settings (how it is read,
+what its mail makes in the CRM, where its sent mail is filed) and who may use it.
 
 It validates input and hands clean values to the services that decide:
 postroom.mailboxes.actions (name and sync), postroom.crm.actions (the CRM rule) and
@@ -9,6 +9,7 @@ postroom.outbound.actions (Sent).
 from django import forms
 from django.contrib.auth import get_user_model
 
+from postroom.accounts.models import Department
 from postroom.crm.models import SmartType
 from postroom.mailboxes.actions import (
     MAX_INITIAL_DAYS,
@@ -16,7 +17,7 @@ from postroom.mailboxes.actions import (
     MIN_POLL_INTERVAL,
     SyncSettings,
 )
-from postroom.mailboxes.models import CrmRuleKind, Mailbox, Security
+from postroom.mailboxes.models import CrmRuleKind, Mailbox, MailboxGrant, Security
 from postroom.outbound.models import OutboundSettings
 
 SMART = "smart:"  # a smart rule's choice is "smart:<slug of the type>"
@@ -140,3 +141,40 @@ class MailboxSettingsForm(forms.Form):
             "responsible": data["crm_responsible"],
             "notify": list(data["crm_notify"]),
         }
+
+
+class GrantForm(forms.Form):
+    """Who gets which access: a person or a department (its group), one of the two."""
+
+    user = forms.ModelChoiceField(
+        label="Person", queryset=get_user_model().objects.none(), required=False
+    )
+    department = forms.ModelChoiceField(
+        label="or department", queryset=Department.objects.none(), required=False
+    )
+    level = forms.TypedChoiceField(
+        label="Access",
+        choices=MailboxGrant.Level.choices,
+        coerce=int,
+        initial=MailboxGrant.Level.READ,
+        help_text="Read: see its mail. Reply: also answer and send from it. Manage: also "
+        "change its settings, password and access.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = get_user_model().objects.filter(is_active=True)
+        self.fields["department"].queryset = Department.objects.select_related("group")
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("user")) == bool(data.get("department")):
+            raise forms.ValidationError("Choose a person or a department.")
+        return data
+
+    def grantee(self) -> dict:
+        """Keyword arguments of mailboxes.actions.do_set_grant."""
+        department = self.cleaned_data.get("department")
+        if department is not None:
+            return {"group": department.group}
+        return {"user": self.cleaned_data["user"]}

@@ -1,4 +1,5 @@
-"""A shared mailbox's settings page, for its managers: name and sync, CRM rule, Sent.
+"""A shared mailbox's pages for its managers: its settings (name and sync, CRM rule,
+Sent) and who may use it (grants to people and departments).
 
 A personal mailbox has its owner's page (personal_views.my_mailbox) instead.
 """
@@ -6,15 +7,21 @@ A personal mailbox has its owner's page (personal_views.my_mailbox) instead.
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from postroom.crm.actions import CrmError, do_configure_mailbox_crm
-from postroom.mailboxes.actions import MailboxError, do_update_mailbox_settings
+from postroom.mailboxes.actions import (
+    MailboxError,
+    do_revoke_grant,
+    do_set_grant,
+    do_update_mailbox_settings,
+)
 from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.outbound.actions import do_set_save_to_sent
 
 from .access import get_mailbox_for_user
-from .forms_mailbox import MailboxSettingsForm
+from .forms_mailbox import GrantForm, MailboxSettingsForm
 
 
 @login_required
@@ -38,3 +45,40 @@ def mailbox_settings(request, mailbox_id: int):
             messages.success(request, f"Settings of {mailbox.address} saved.")
             return redirect("web:mailbox_settings", mailbox.pk)
     return render(request, "web/mailbox_settings.html", {"mailbox": mailbox, "form": form})
+
+
+@login_required
+def mailbox_access(request, mailbox_id: int):
+    mailbox = get_mailbox_for_user(request.user, mailbox_id, MailboxGrant.Level.MANAGE)
+    if mailbox.kind == Mailbox.Kind.PERSONAL:
+        return redirect("web:my_mailbox", mailbox.pk)
+    form = GrantForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        level = form.cleaned_data["level"]
+        try:
+            grant = do_set_grant(mailbox, level=level, acting_user=request.user, **form.grantee())
+        except MailboxError as exc:
+            form.add_error(None, f"Not saved: {exc}")
+        else:
+            who = grant.user or grant.group
+            messages.success(request, f"{who}: {grant.get_level_display().lower()} access.")
+            return redirect("web:mailbox_access", mailbox.pk)
+    grants = mailbox.grants.select_related("user", "group__department").order_by(
+        "-level", "group__name", "user__username"
+    )
+    context = {"mailbox": mailbox, "form": form, "grants": grants}
+    return render(request, "web/mailbox_access.html", context)
+
+
+@login_required
+@require_POST
+def revoke_grant(request, mailbox_id: int, grant_id: int):
+    mailbox = get_mailbox_for_user(request.user, mailbox_id, MailboxGrant.Level.MANAGE)
+    grant = get_object_or_404(mailbox.grants.select_related("user", "group"), pk=grant_id)
+    try:
+        do_revoke_grant(grant, acting_user=request.user)
+    except MailboxError as exc:
+        messages.error(request, f"Not removed: {exc}")
+    else:
+        messages.success(request, f"{grant.user or grant.group} no longer has access.")
+    return redirect("web:mailbox_access", mailbox.pk)

@@ -25,6 +25,16 @@ urlpatterns = [
         mailbox_settings_views.mailbox_settings,
         name="mailbox_settings",
     ),
+    path(
+        "mailboxes/<int:mailbox_id>/access/",
+        mailbox_settings_views.mailbox_access,
+        name="mailbox_access",
+    ),
+    path(
+        "mailboxes/<int:mailbox_id>/access/<int:grant_id>/remove/",
+        mailbox_settings_views.revoke_grant,
+        name="revoke_grant",
+    ),
     path("conversations/<int:conversation_id>/", views.conversation_detail, name="conversation"),
     path(
         "conversations/<int:conversation_id>/messages/<int:message_id>/delete/",

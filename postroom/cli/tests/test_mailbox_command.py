@@ -1,10 +1,13 @@
-"""`postroom mailbox add` logs in before it saves, against a real Dovecot."""
+"""`postroom mailbox add` logs in before it saves, against a real Dovecot; `update` and
+`grant` change a mailbox afterwards."""
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from postroom.mailboxes.models import Mailbox
+from postroom.mailboxes.access import mailboxes_for
+from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.testing.dovecot import free_port
+from postroom.testing.factories import DepartmentFactory, MailboxFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +109,34 @@ def test_update_saves_a_new_password_only_after_the_server_accepts_it(
     mailbox.refresh_from_db()
     assert mailbox.status != Mailbox.Status.AUTH_FAILED
     assert "new password saved" in capsys.readouterr().out
+
+
+def test_grant_gives_a_user_and_a_department_access_and_revoke_takes_it(capsys):
+    sales = MailboxFactory(address="sales@acme.test")
+    alice, sam = UserFactory(username="alice"), UserFactory(username="sam")
+    DepartmentFactory(name="Support", members=[sam])
+
+    call_command("mailbox", "grant", "sales@acme.test", "--user", "alice", "--level", "reply")
+    call_command("mailbox", "grant", "SALES@acme.test", "--department", "support")
+    assert list(mailboxes_for(alice, MailboxGrant.Level.REPLY)) == [sales]
+    assert list(mailboxes_for(sam)) == [sales]
+    assert "reply access for alice" in capsys.readouterr().out
+
+    call_command("mailbox", "grant", "sales@acme.test", "--user", "alice", "--revoke")
+    assert not mailboxes_for(alice).exists()
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (["nobody@acme.test", "--user", "alice"], "no mailbox"),
+        (["sales@acme.test", "--user", "ghost"], "no user 'ghost'"),
+        (["sales@acme.test", "--department", "Nowhere"], "no department"),
+        (["sales@acme.test", "--user", "alice", "--revoke"], "has no access"),
+    ],
+)
+def test_grant_names_what_is_wrong(args, error):
+    MailboxFactory(address="sales@acme.test")
+    UserFactory(username="alice")
+    with pytest.raises(CommandError, match=error):
+        call_command("mailbox", "grant", *args)

@@ -5,19 +5,23 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from postroom.accounts.models import Department
 from postroom.mailboxes.actions import (
     ConnectionSettings,
     MailboxError,
     do_add_mailbox,
     do_change_password,
     do_choose_folders,
+    do_revoke_grant,
+    do_set_grant,
 )
-from postroom.mailboxes.models import Mailbox, Security
+from postroom.mailboxes.models import Mailbox, MailboxGrant, Security
 from postroom.outbound.actions import do_set_save_to_sent
 from postroom.sync import imap
 from postroom.sync.service import discover_folders, verify_password
 
 SECURITY = Security.values
+LEVELS = {level.label.lower(): level.value for level in MailboxGrant.Level}
 
 
 class Command(BaseCommand):
@@ -85,6 +89,13 @@ class Command(BaseCommand):
             help="append sent mail to the server's Sent folder (--no-save-to-sent: the "
             "provider's SMTP server files it itself)",
         )
+        grant = sub.add_parser("grant", help="give a person or a department access")
+        grant.add_argument("address")
+        who = grant.add_mutually_exclusive_group(required=True)
+        who.add_argument("--user", metavar="USERNAME")
+        who.add_argument("--department", metavar="NAME")
+        grant.add_argument("--level", choices=LEVELS, default="read")
+        grant.add_argument("--revoke", action="store_true", help="take the access away")
         sub.add_parser("list", help="list connected mailboxes")
         folders = sub.add_parser("folders", help="show a mailbox's folders; pick which sync")
         folders.add_argument("address")
@@ -99,6 +110,8 @@ class Command(BaseCommand):
             return self.folders(**options)
         if action == "update":
             return self.update(**options)
+        if action == "grant":
+            return self.grant(**options)
         return self.add(**options)
 
     def update(self, *, address, save_to_sent, password_env, **options):
@@ -125,6 +138,31 @@ class Command(BaseCommand):
                 "appended to its Sent folder" if save_to_sent else "left to the provider to file"
             )
             self.stdout.write(f"{mailbox.address}: sent mail is {where}")
+
+    def grant(self, *, address, user, department, level, revoke, **options):
+        mailbox = Mailbox.objects.filter(address__iexact=address).first()
+        if mailbox is None:
+            raise CommandError(f"no mailbox {address}")
+        if user:
+            grantee = {"user": get_user_model().objects.filter(username=user).first()}
+        else:
+            found = Department.objects.filter(name__iexact=department).first()
+            grantee = {"group": found.group if found else None}
+        if None in grantee.values():
+            raise CommandError(f"no {'user' if user else 'department'} {user or department!r}")
+        who = user or department
+        try:
+            if revoke:
+                existing = mailbox.grants.filter(**grantee).first()
+                if existing is None:
+                    raise CommandError(f"{who} has no access to {mailbox.address}")
+                do_revoke_grant(existing, acting_user=None)
+                self.stdout.write(f"{mailbox.address}: {who} no longer has access")
+                return
+            do_set_grant(mailbox, level=LEVELS[level], acting_user=None, **grantee)
+        except MailboxError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"{mailbox.address}: {level} access for {who}")
 
     def folders(self, *, address, refresh, sync, stop, **options):
         mailbox = Mailbox.objects.filter(address__iexact=address).first()
