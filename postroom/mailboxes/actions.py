@@ -39,6 +39,12 @@ class ConnectionSettings:
         return f"ConnectionSettings(address={self.address!r}, imap_host={self.imap_host!r})"
 
 
+# Bounds of the settings a mailbox's managers choose (the form and the service agree).
+MAX_INITIAL_DAYS = 3650
+MIN_POLL_INTERVAL = 10  # seconds: a server without IDLE is not asked more often
+MAX_POLL_INTERVAL = 24 * 3600
+
+
 def parse_crm_rule(value: str) -> tuple[str, str]:
     """'lead' | 'contact-deal' | 'none' | 'smart:TYPE' -> (rule, smart type)."""
     rule, _, smart_type = value.partition(":")
@@ -59,6 +65,7 @@ def do_add_mailbox(
     owner=None,
     crm_rule: str = "lead",
     poll_interval: int | None = None,
+    initial_days: int = 30,
 ) -> Mailbox:
     """Save a connected mailbox with its Inbox folder; the caller has tested the login.
 
@@ -74,6 +81,8 @@ def do_add_mailbox(
         raise MailboxError(f"mailbox {conn.address} already exists")
     if kind == Mailbox.Kind.PERSONAL and owner is None:
         raise MailboxError("a personal mailbox needs an owner (--owner)")
+    if not 1 <= initial_days <= MAX_INITIAL_DAYS:
+        raise MailboxError(f"days back must be between 1 and {MAX_INITIAL_DAYS}")
     rule, smart_type = parse_crm_rule(crm_rule)
     mailbox = Mailbox(
         address=conn.address.strip().lower(),
@@ -91,6 +100,7 @@ def do_add_mailbox(
         crm_rule=rule,
         crm_smart_type=smart_type,
         poll_interval=poll_interval,
+        initial_days=initial_days,
     )
     if conn.imap_host:
         mailbox.set_password(conn.password)
@@ -100,12 +110,6 @@ def do_add_mailbox(
     if owner is not None and kind == Mailbox.Kind.SHARED:
         MailboxGrant.objects.create(mailbox=mailbox, user=owner, level=MailboxGrant.Level.MANAGE)
     return mailbox
-
-
-# Bounds of the settings a mailbox's managers choose (the form and the service agree).
-MAX_INITIAL_DAYS = 3650
-MIN_POLL_INTERVAL = 10  # seconds: a server without IDLE is not asked more often
-MAX_POLL_INTERVAL = 24 * 3600
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from postroom.mail.ingest import FetchedMessage, Prepared, prepare, store_copies
 from postroom.mail.models import MessageCopy
 from postroom.mail.rawstore import Staged
 from postroom.mailboxes.actions import (
+    ConnectionSettings,
     do_record_sync_failure,
     do_record_sync_success,
     do_update_folders,
@@ -60,6 +61,20 @@ def server_of(mailbox: Mailbox) -> imap.ServerAddress:
         password=mailbox.get_password(),
         allow_self_signed=mailbox.allow_self_signed,
     )
+
+
+def verify_connection(conn: ConnectionSettings) -> None:
+    """Log in to the IMAP server of a mailbox being connected (before it is saved);
+    imap.SyncError says why not: refused, unreachable, TLS."""
+    server = imap.ServerAddress(
+        host=conn.imap_host,
+        port=conn.imap_port,
+        security=conn.imap_security,
+        username=conn.username,
+        password=conn.password,
+        allow_self_signed=conn.allow_self_signed,
+    )
+    imap.check_login(server, timeout=settings.POSTROOM["IMAP_TIMEOUT"])
 
 
 def verify_password(mailbox: Mailbox, password: str) -> None:

@@ -1,10 +1,13 @@
-"""The forms of a shared mailbox's pages for its managers: its settings (how it is read,
-what its mail makes in the CRM, where its sent mail is filed) and who may use it.
+"""The forms of connecting a mailbox (its server and login) and of a shared mailbox's
+pages for its managers: its settings (how it is read, what its mail makes in the CRM,
+where its sent mail is filed) and who may use it.
 
 It validates input and hands clean values to the services that decide:
 postroom.mailboxes.actions (name and sync), postroom.crm.actions (the CRM rule) and
 postroom.outbound.actions (Sent).
 """
+
+from dataclasses import replace
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -15,6 +18,7 @@ from postroom.mailboxes.actions import (
     MAX_INITIAL_DAYS,
     MAX_POLL_INTERVAL,
     MIN_POLL_INTERVAL,
+    ConnectionSettings,
     SyncSettings,
 )
 from postroom.mailboxes.models import CrmRuleKind, Mailbox, MailboxGrant, Security
@@ -35,6 +39,84 @@ def crm_rule_choices() -> list[tuple[str, str]]:
     ]
     choices.append((CrmRuleKind.NONE.value, "Nothing: the mail stays out of the CRM"))
     return choices
+
+
+class ImapServerForm(forms.Form):
+    """A mailbox's address and the IMAP server and login it is read with."""
+
+    address = forms.EmailField(label="Email address")
+    name = forms.CharField(label="Name", max_length=200, required=False)
+    imap_host = forms.CharField(label="IMAP server", max_length=255)
+    imap_port = forms.IntegerField(label="Port", min_value=1, max_value=65535, initial=993)
+    imap_security = forms.ChoiceField(
+        label="Security", choices=Security.choices, initial=Security.SSL
+    )
+    allow_self_signed = forms.BooleanField(
+        label="Accept a self-signed certificate (only for a server you control)",
+        required=False,
+    )
+    username = forms.CharField(label="Username", max_length=255)
+    password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+
+    def connection(self) -> ConnectionSettings:
+        data = self.cleaned_data
+        return ConnectionSettings(
+            address=data["address"],
+            name=data["name"] or data["address"],
+            imap_host=data["imap_host"].strip(),
+            imap_port=data["imap_port"],
+            imap_security=data["imap_security"],
+            username=data["username"],
+            password=data["password"],
+            allow_self_signed=data["allow_self_signed"],
+        )
+
+
+class SharedConnectForm(ImapServerForm):
+    """Connecting a shared mailbox: its server, or none when an MTA delivers its mail to
+    Postroom's SMTP/LMTP ingress; where replies are sent; what its mail makes in the CRM."""
+
+    field_order = ["address", "name", "ingress_only"]
+    IMAP_FIELDS = ("imap_host", "imap_port", "imap_security", "username", "password")
+
+    ingress_only = forms.BooleanField(
+        label="No IMAP server: an MTA delivers its mail to Postroom (SMTP/LMTP ingress)",
+        required=False,
+    )
+    smtp_host = forms.CharField(
+        label="SMTP server for replies",
+        max_length=255,
+        required=False,
+        help_text="Empty: the installation's relay (POSTROOM_SMTP_HOST).",
+    )
+    smtp_port = forms.IntegerField(label="SMTP port", min_value=1, max_value=65535, required=False)
+    smtp_security = forms.ChoiceField(
+        label="SMTP security", choices=[("", "—"), *Security.choices], required=False
+    )
+    crm_rule = forms.ChoiceField(label="Mail from someone the CRM does not know")
+    initial_days = forms.IntegerField(
+        label="Days back to fetch", min_value=1, max_value=MAX_INITIAL_DAYS, initial=30
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["crm_rule"].choices = crm_rule_choices()
+        if self.data.get("ingress_only"):
+            for name in self.IMAP_FIELDS:
+                self.fields[name].required = False
+
+    def connection(self) -> ConnectionSettings:
+        data = self.cleaned_data
+        smtp = {
+            "smtp_host": data["smtp_host"].strip(),
+            "smtp_port": data["smtp_port"],
+            "smtp_security": data["smtp_security"],
+        }
+        if data["ingress_only"]:
+            return ConnectionSettings(
+                address=data["address"], name=data["name"] or data["address"], **smtp
+            )
+        return replace(super().connection(), **smtp)
 
 
 class MailboxSettingsForm(forms.Form):

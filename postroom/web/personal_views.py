@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -23,10 +22,12 @@ from django.views.decorators.http import require_POST
 from postroom.crm.models import Activity
 from postroom.mailboxes import personal
 from postroom.mailboxes.access import mailboxes_for
-from postroom.mailboxes.actions import ConnectionSettings, MailboxError, do_change_password
-from postroom.mailboxes.models import Mailbox, MailboxGrant, Security
+from postroom.mailboxes.actions import MailboxError, do_change_password
+from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.sync import imap
-from postroom.sync.service import discover_folders, verify_password
+from postroom.sync.service import discover_folders, verify_connection, verify_password
+
+from .forms_mailbox import ImapServerForm
 
 logger = logging.getLogger(__name__)
 
@@ -53,47 +54,12 @@ class PersonalSettingsForm(forms.Form):
         )
 
 
-class ConnectForm(PersonalSettingsForm):
+class ConnectForm(PersonalSettingsForm, ImapServerForm):
     field_order = ["address", "name", "imap_host", "imap_port", "imap_security"]
-
-    address = forms.EmailField(label="Email address")
-    name = forms.CharField(label="Name", max_length=200, required=False)
-    imap_host = forms.CharField(label="IMAP server", max_length=255)
-    imap_port = forms.IntegerField(label="Port", min_value=1, max_value=65535, initial=993)
-    imap_security = forms.ChoiceField(
-        label="Security", choices=Security.choices, initial=Security.SSL
-    )
-    allow_self_signed = forms.BooleanField(
-        label="Accept a self-signed certificate (only for a server you control)",
-        required=False,
-    )
-    username = forms.CharField(label="Username", max_length=255)
-    password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
-
-    def connection(self) -> ConnectionSettings:
-        data = self.cleaned_data
-        return ConnectionSettings(
-            address=data["address"],
-            name=data["name"] or data["address"],
-            imap_host=data["imap_host"].strip(),
-            imap_port=data["imap_port"],
-            imap_security=data["imap_security"],
-            username=data["username"],
-            password=data["password"],
-            allow_self_signed=data["allow_self_signed"],
-        )
 
 
 class PasswordForm(forms.Form):
     password = forms.CharField(label="New password", widget=forms.PasswordInput, strip=False)
-
-
-def _verify_login(server: imap.ServerAddress, failed: str) -> None:
-    """Log in and out; MailboxError says why not (wrong password, no server, TLS)."""
-    try:
-        imap.check_login(server, timeout=settings.POSTROOM["IMAP_TIMEOUT"])
-    except imap.SyncError as exc:
-        raise MailboxError(f"{failed}: {exc}") from exc
 
 
 def _connect(user, form: ConnectForm) -> Mailbox:
@@ -102,15 +68,10 @@ def _connect(user, form: ConnectForm) -> Mailbox:
     choices.check()
     if Mailbox.objects.filter(address__iexact=conn.address).exists():
         raise MailboxError(f"{conn.address} is already connected")
-    server = imap.ServerAddress(
-        conn.imap_host,
-        conn.imap_port,
-        conn.imap_security,
-        conn.username,
-        conn.password,
-        allow_self_signed=conn.allow_self_signed,
-    )
-    _verify_login(server, "Not connected")
+    try:
+        verify_connection(conn)
+    except imap.SyncError as exc:
+        raise MailboxError(f"Not connected: {exc}") from exc
     return personal.do_add_personal_mailbox(user, conn, choices)
 
 

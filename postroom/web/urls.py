@@ -7,9 +7,9 @@ from . import (
     crm_pipeline_views,
     crm_save_views,
     crm_views,
-    mailbox_settings_views,
     personal_views,
     quarantine_views,
+    shared_mailbox_views,
     views,
 )
 
@@ -18,21 +18,26 @@ app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
     path("mailboxes/", views.mailbox_list, name="mailboxes"),
+    path(
+        "mailboxes/connect/",
+        shared_mailbox_views.connect_shared_mailbox,
+        name="connect_shared_mailbox",
+    ),
     path("mailboxes/<int:mailbox_id>/", views.conversation_list, name="mailbox"),
     path("mailboxes/<int:mailbox_id>/folders/", views.mailbox_folders, name="mailbox_folders"),
     path(
         "mailboxes/<int:mailbox_id>/settings/",
-        mailbox_settings_views.mailbox_settings,
+        shared_mailbox_views.mailbox_settings,
         name="mailbox_settings",
     ),
     path(
         "mailboxes/<int:mailbox_id>/access/",
-        mailbox_settings_views.mailbox_access,
+        shared_mailbox_views.mailbox_access,
         name="mailbox_access",
     ),
     path(
         "mailboxes/<int:mailbox_id>/access/<int:grant_id>/remove/",
-        mailbox_settings_views.revoke_grant,
+        shared_mailbox_views.revoke_grant,
         name="revoke_grant",
     ),
     path("conversations/<int:conversation_id>/", views.conversation_detail, name="conversation"),

@@ -18,7 +18,7 @@ from postroom.mailboxes.actions import (
 from postroom.mailboxes.models import Mailbox, MailboxGrant, Security
 from postroom.outbound.actions import do_set_save_to_sent
 from postroom.sync import imap
-from postroom.sync.service import discover_folders, verify_password
+from postroom.sync.service import discover_folders, verify_connection, verify_password
 
 SECURITY = Security.values
 LEVELS = {level.label.lower(): level.value for level in MailboxGrant.Level}
@@ -253,16 +253,8 @@ class Command(BaseCommand):
             allow_self_signed=o["allow_self_signed"],
         )
         if not no_verify:
-            server = imap.ServerAddress(
-                conn.imap_host,
-                conn.imap_port,
-                conn.imap_security,
-                conn.username,
-                password,
-                allow_self_signed=conn.allow_self_signed,
-            )
             try:
-                imap.check_login(server, timeout=settings.POSTROOM["IMAP_TIMEOUT"])
+                verify_connection(conn)
             except imap.SyncError as exc:
                 raise CommandError(f"{address} not saved: {exc}") from exc
         try:

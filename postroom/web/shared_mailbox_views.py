@@ -1,27 +1,78 @@
-"""A shared mailbox's pages for its managers: its settings (name and sync, CRM rule,
-Sent) and who may use it (grants to people and departments).
+"""A shared mailbox's pages: connecting one (administrators), its settings (name and
+sync, CRM rule, Sent) and who may use it (grants to people and departments), for its
+managers.
 
 A personal mailbox has its owner's page (personal_views.my_mailbox) instead.
 """
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from postroom.crm.actions import CrmError, do_configure_mailbox_crm
 from postroom.mailboxes.actions import (
     MailboxError,
+    do_add_mailbox,
     do_revoke_grant,
     do_set_grant,
     do_update_mailbox_settings,
 )
 from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.outbound.actions import do_set_save_to_sent
+from postroom.sync import imap
+from postroom.sync.service import discover_folders, verify_connection
 
 from .access import get_mailbox_for_user
-from .forms_mailbox import GrantForm, MailboxSettingsForm
+from .forms_mailbox import GrantForm, MailboxSettingsForm, SharedConnectForm
+
+
+def _connect(form: SharedConnectForm) -> Mailbox:
+    """Log in (unless fed by the ingress), then save; MailboxError (nothing saved) if not."""
+    conn = form.connection()
+    if Mailbox.objects.filter(address__iexact=conn.address).exists():
+        raise MailboxError(f"{conn.address} is already connected")
+    if conn.imap_host:
+        try:
+            verify_connection(conn)
+        except imap.SyncError as exc:
+            raise MailboxError(f"Not connected: {exc}") from exc
+    return do_add_mailbox(
+        conn,
+        kind=Mailbox.Kind.SHARED,
+        crm_rule=form.cleaned_data["crm_rule"],
+        initial_days=form.cleaned_data["initial_days"],
+    )
+
+
+@sensitive_post_parameters("password")
+@login_required
+def connect_shared_mailbox(request):
+    if not request.user.is_superuser:
+        raise PermissionDenied("Only an administrator may connect a shared mailbox.")
+    form = SharedConnectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            mailbox = _connect(form)
+        except MailboxError as exc:
+            form.add_error(None, str(exc))
+        else:
+            if mailbox.has_imap:
+                try:
+                    folders = discover_folders(mailbox)
+                except imap.SyncError as exc:
+                    messages.warning(request, f"Connected; reading its folders failed: {exc}")
+                else:
+                    synced = ", ".join(f.name for f in folders if f.is_synced)
+                    messages.success(request, f"Connected {mailbox.address}: syncing {synced}.")
+            else:
+                messages.success(request, f"Connected {mailbox.address}, fed by the ingress.")
+            messages.info(request, "Now choose who may use it.")
+            return redirect("web:mailbox_access", mailbox.pk)
+    return render(request, "web/mailbox_connect.html", {"form": form})
 
 
 @login_required
