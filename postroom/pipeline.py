@@ -10,12 +10,16 @@ along the path. Every step is idempotent: running it twice changes nothing.
 """
 
 import logging
+from collections.abc import Sequence
 
 from django_tasks import task
 
 from postroom.crm.capture import capture_messages
+from postroom.crm.models import Activity
+from postroom.mail.bulk import select_in
 from postroom.mail.ingest import ingest_messages
 from postroom.mail.models import Message, outside_spam
+from postroom.mail.purge import purge_messages
 from postroom.mailboxes.models import Mailbox
 
 logger = logging.getLogger(__name__)
@@ -68,6 +72,21 @@ def capture(message_ids: list[int], mailbox_id: int) -> None:
                 [str(i) for i in result.created],
                 [str(i) for i in result.bound],
             )
+
+
+def mailbox_disconnected(message_ids: Sequence[int]) -> None:
+    """After a mailbox is gone: forget the emails it held that no other mailbox holds,
+    once the caller commits (a job: a big mailbox takes a while)."""
+    if message_ids:
+        forget.enqueue(list(message_ids))
+
+
+@task()
+def forget(message_ids: list[int]) -> None:
+    """Purge emails no mailbox holds any more, except those on a CRM timeline: the CRM
+    keeps an email its items show, as it keeps the activity."""
+    shown = {pk for (pk,) in select_in(Activity, "message", message_ids, ["message"])}
+    purge_messages(message_ids, keep=shown)
 
 
 def _mailbox_of(

@@ -140,11 +140,14 @@ DISCONNECT_ATTEMPTS = 3
 class Disconnected:
     address: str
     conversations: int
+    # The emails it held: those no other mailbox holds are then purged (pipeline).
+    message_ids: tuple[int, ...] = ()
 
 
 def do_disconnect_personal_mailbox(mailbox: Mailbox, *, acting_user) -> Disconnected:
     """The owner disconnects their mailbox: it stops syncing at once and leaves every
-    list; its copies and conversations go, the CRM keeps what its mail made.
+    list; its copies and conversations go, the CRM keeps what its mail made. The emails
+    it held are returned for pipeline.mailbox_disconnected to purge.
 
     Not for a BCC tracker (it is replaced by regenerating its address) or a shared
     mailbox. Call it outside a transaction: the stop is committed before the delete.
@@ -165,6 +168,7 @@ def do_disconnect_personal_mailbox(mailbox: Mailbox, *, acting_user) -> Disconne
                 if row is None:  # disconnected by a concurrent request
                     return Disconnected(address=address, conversations=0)
                 conversations = row.conversations.count()
+                held = tuple(row.copies.values_list("message_id", flat=True).distinct())
                 # Cascades to folders and their leases: a worker holding one drops it.
                 row.delete()
             break
@@ -175,7 +179,7 @@ def do_disconnect_personal_mailbox(mailbox: Mailbox, *, acting_user) -> Disconne
                 raise
             attempt += 1
     logger.info("personal mailbox %s disconnected by its owner %s", address, acting_user.pk)
-    return Disconnected(address=address, conversations=conversations)
+    return Disconnected(address=address, conversations=conversations, message_ids=held)
 
 
 # --------------------------------------------------------------------- BCC trackers

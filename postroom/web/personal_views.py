@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from postroom import pipeline
 from postroom.crm.models import Activity
 from postroom.mailboxes import personal
 from postroom.mailboxes.access import mailboxes_for
@@ -155,10 +156,11 @@ def disconnect_mailbox(request, mailbox_id: int):
         except MailboxError as exc:
             messages.error(request, str(exc))
             return redirect("web:my_mailbox", mailbox.pk)
+        pipeline.mailbox_disconnected(done.message_ids)
         messages.success(
             request,
-            f"Disconnected {done.address}: it no longer syncs. Its emails on CRM timelines "
-            "stay there.",
+            f"Disconnected {done.address}: it no longer syncs, and its emails are deleted "
+            "from Postroom, except those on CRM timelines and in other mailboxes.",
         )
         return redirect("web:my_mailboxes")
     context = {

@@ -8,7 +8,7 @@ from django.urls import reverse
 from postroom import jobs, pipeline
 from postroom.crm.actions import items_of
 from postroom.crm.models import Activity, TimelineEntry
-from postroom.mail.models import Conversation, Message, MessageCopy
+from postroom.mail.models import Conversation, Message, MessageCopy, RawMessage
 from postroom.mailboxes import personal
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.actions import ConnectionSettings, MailboxError, do_add_mailbox
@@ -177,3 +177,32 @@ def test_jobs_queued_for_a_mailbox_disconnected_since_end_quietly(caplog):
         pipeline.capture.call([1], gone)
     assert "ingest of 2 message(s) skipped: mailbox 987654 is gone" in caplog.text
     assert "capture of 1 message(s) skipped" in caplog.text
+
+
+def test_private_mail_only_the_disconnected_mailbox_held_is_deleted(
+    dovecot, mail_user, other_mail_user, alice
+):
+    ContactFactory(name="Anna Client", email=ANNA)
+    me, sales = mail_user.address, other_mail_user.address
+    mailbox = _personal(alice, dovecot, mail_user)
+    shared = do_add_mailbox(_conn(dovecot, other_mail_user, "Sales"))
+    private = make_email(sender="Clinic <doc@clinic.test>", to=me, subject="Your results",
+                         message_id="<private@clinic.test>")  # fmt: skip
+    dovecot.deliver(private, to=me)
+    on_timeline = make_email(sender=ANNA, to=me, subject="Only to Alice", message_id="<a@c.test>")
+    dovecot.deliver(on_timeline, to=me)
+    both = make_email(sender=ANNA, to=f"{me}, {sales}", subject="To both", message_id="<b@c.test>")
+    dovecot.deliver(both, to=me)
+    dovecot.deliver(both, to=sales)
+    _sync(mailbox, shared)
+    private_raw = Message.objects.get(message_id="private@clinic.test").raw_sha256
+
+    client = Client()
+    client.force_login(alice)
+    client.post(reverse("web:disconnect_mailbox", args=[mailbox.pk]))
+    jobs.drain_embedded_queue()
+
+    # The private email is gone with its bytes; the CRM's and the shared mailbox's stay.
+    assert set(Message.objects.values_list("message_id", flat=True)) == {"a@c.test", "b@c.test"}
+    assert not RawMessage.objects.filter(sha256=private_raw).exists()
+    assert "deleted from Postroom" in client.get(reverse("web:my_mailboxes")).content.decode()
