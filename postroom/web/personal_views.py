@@ -26,8 +26,9 @@ from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.actions import MailboxError, do_change_password
 from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.sync import imap
-from postroom.sync.service import discover_folders, verify_connection, verify_password
+from postroom.sync.service import verify_password
 
+from .connecting import connect
 from .forms_mailbox import ImapServerForm
 
 logger = logging.getLogger(__name__)
@@ -61,19 +62,6 @@ class ConnectForm(PersonalSettingsForm, ImapServerForm):
 
 class PasswordForm(forms.Form):
     password = forms.CharField(label="New password", widget=forms.PasswordInput, strip=False)
-
-
-def _connect(user, form: ConnectForm) -> Mailbox:
-    """Log in, save, read the folders; MailboxError (nothing saved) says what is wrong."""
-    conn, choices = form.connection(), form.choices()
-    choices.check()
-    if Mailbox.objects.filter(address__iexact=conn.address).exists():
-        raise MailboxError(f"{conn.address} is already connected")
-    try:
-        verify_connection(conn)
-    except imap.SyncError as exc:
-        raise MailboxError(f"Not connected: {exc}") from exc
-    return personal.do_add_personal_mailbox(user, conn, choices)
 
 
 def _change_password(user, mailbox: Mailbox, password: str) -> Mailbox:
@@ -111,18 +99,15 @@ def my_mailboxes(request):
 def connect_mailbox(request):
     form = ConnectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        conn, choices = form.connection(), form.choices()
         try:
-            mailbox = _connect(request.user, form)
+            choices.check()
+            mailbox = connect(
+                request, conn, lambda: personal.do_add_personal_mailbox(request.user, conn, choices)
+            )
         except MailboxError as exc:
             form.add_error(None, str(exc))
         else:
-            try:
-                folders = discover_folders(mailbox)
-            except imap.SyncError as exc:
-                messages.warning(request, f"Connected; reading its folders failed: {exc}")
-            else:
-                synced = ", ".join(f.name for f in folders if f.is_synced)
-                messages.success(request, f"Connected {mailbox.address}: syncing {synced}.")
             return redirect("web:my_mailbox", mailbox.pk)
     return render(request, "personal/connect.html", {"form": form})
 

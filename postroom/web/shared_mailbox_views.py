@@ -23,29 +23,10 @@ from postroom.mailboxes.actions import (
 )
 from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.outbound.actions import do_set_save_to_sent
-from postroom.sync import imap
-from postroom.sync.service import discover_folders, verify_connection
 
 from .access import get_mailbox_for_user
+from .connecting import connect
 from .forms_mailbox import GrantForm, MailboxSettingsForm, SharedConnectForm
-
-
-def _connect(form: SharedConnectForm) -> Mailbox:
-    """Log in (unless fed by the ingress), then save; MailboxError (nothing saved) if not."""
-    conn = form.connection()
-    if Mailbox.objects.filter(address__iexact=conn.address).exists():
-        raise MailboxError(f"{conn.address} is already connected")
-    if conn.imap_host:
-        try:
-            verify_connection(conn)
-        except imap.SyncError as exc:
-            raise MailboxError(f"Not connected: {exc}") from exc
-    return do_add_mailbox(
-        conn,
-        kind=Mailbox.Kind.SHARED,
-        crm_rule=form.cleaned_data["crm_rule"],
-        initial_days=form.cleaned_data["initial_days"],
-    )
 
 
 @sensitive_post_parameters("password")
@@ -55,21 +36,21 @@ def connect_shared_mailbox(request):
         raise PermissionDenied("Only an administrator may connect a shared mailbox.")
     form = SharedConnectForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        conn, data = form.connection(), form.cleaned_data
+
+        def save() -> Mailbox:
+            return do_add_mailbox(
+                conn,
+                kind=Mailbox.Kind.SHARED,
+                crm_rule=data["crm_rule"],
+                initial_days=data["initial_days"],
+            )
+
         try:
-            mailbox = _connect(form)
+            mailbox = connect(request, conn, save)
         except MailboxError as exc:
             form.add_error(None, str(exc))
         else:
-            if mailbox.has_imap:
-                try:
-                    folders = discover_folders(mailbox)
-                except imap.SyncError as exc:
-                    messages.warning(request, f"Connected; reading its folders failed: {exc}")
-                else:
-                    synced = ", ".join(f.name for f in folders if f.is_synced)
-                    messages.success(request, f"Connected {mailbox.address}: syncing {synced}.")
-            else:
-                messages.success(request, f"Connected {mailbox.address}, fed by the ingress.")
             messages.info(request, "Now choose who may use it.")
             return redirect("web:mailbox_access", mailbox.pk)
     return render(request, "web/mailbox_connect.html", {"form": form})
