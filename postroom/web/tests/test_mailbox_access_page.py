@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.actions import do_grant_mailbox
-from postroom.mailboxes.models import Mailbox, MailboxGrant
+from postroom.mailboxes.models import MailboxGrant
 from postroom.testing.factories import DepartmentFactory, MailboxFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -178,13 +178,3 @@ def test_removing_needs_a_post_with_the_csrf_token(mailbox, manager):
     assert client.get(_remove_url(grant)).status_code == 405
     assert client.post(_remove_url(grant)).status_code == 403
     assert MailboxGrant.objects.filter(pk=grant.pk).exists()
-
-
-def test_a_personal_mailbox_has_no_access_page():
-    owner = UserFactory()
-    personal = MailboxFactory(kind=Mailbox.Kind.PERSONAL, owner=owner)
-
-    response = _as(owner).get(_url(personal))
-
-    assert response.status_code == 302
-    assert response.url == reverse("web:my_mailbox", args=[personal.pk])

@@ -201,11 +201,12 @@ def test_managers_find_the_page_from_the_mailbox_and_the_list(mailbox, manager):
         assert _url(mailbox) not in _as(reader).get(page).content.decode()
 
 
-def test_a_personal_mailbox_leads_to_its_owners_page():
+@pytest.mark.parametrize("page", ["web:mailbox_settings", "web:mailbox_access"])
+def test_a_personal_mailbox_leads_to_its_owners_page(page):
     owner = UserFactory()
     personal = MailboxFactory(kind=Mailbox.Kind.PERSONAL, owner=owner)
 
-    response = _as(owner).get(_url(personal))
+    response = _as(owner).get(reverse(page, args=[personal.pk]))
 
     assert response.status_code == 302
     assert response.url == reverse("web:my_mailbox", args=[personal.pk])
