@@ -2,6 +2,7 @@
 sync state."""
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -300,18 +301,43 @@ def do_update_folders(mailbox: Mailbox, remote: list[tuple[str, str]]) -> list[F
             name=name,
             defaults={"role": role, "is_synced": role in SYNCED_BY_DEFAULT},
         )
-        if not created and folder.role == Folder.Role.OTHER and role != Folder.Role.OTHER:
+        if (
+            not created
+            and not folder.role_is_chosen
+            and folder.role == Folder.Role.OTHER
+            and role != Folder.Role.OTHER
+        ):
             folder.role = role
             folder.save(update_fields=["role"])
     mailbox.folders.exclude(name__in=names).exclude(name__in=LOCAL_FOLDERS).update(is_synced=False)
     return list(mailbox.folders.all())
 
 
-def do_choose_folders(mailbox: Mailbox, *, sync: list[str] = (), stop: list[str] = ()) -> None:
-    """An administrator's pick of the folders to sync."""
-    unknown = set(sync) | set(stop)
+@transaction.atomic
+def do_choose_folders(
+    mailbox: Mailbox,
+    *,
+    sync: Sequence[str] = (),
+    stop: Sequence[str] = (),
+    roles: Mapping[str, str] | None = None,
+) -> None:
+    """A manager's pick of the folders to sync and, where the server's flags are wrong
+    or missing, of their roles ({folder name: role}); MailboxError, with nothing
+    changed, when a name or a role is unknown or two folders would be Trash."""
+    roles = dict(roles or {})
+    unknown = set(sync) | set(stop) | set(roles)
     unknown -= set(mailbox.folders.filter(name__in=unknown).values_list("name", flat=True))
     if unknown:
         raise MailboxError(f"no such folder: {', '.join(sorted(unknown))}")
+    if bad := sorted(set(roles.values()) - set(Folder.Role.values)):
+        raise MailboxError(f"unknown folder role: {', '.join(bad)}")
     mailbox.folders.filter(name__in=sync).update(is_synced=True)
     mailbox.folders.filter(name__in=stop).update(is_synced=False)
+    for folder in mailbox.folders.filter(name__in=roles).select_for_update():
+        if folder.role != roles[folder.name]:
+            folder.role, folder.role_is_chosen = roles[folder.name], True
+            folder.save(update_fields=["role", "role_is_chosen"])
+    # Deleting moves a message to the Trash folder: there must be no doubt which.
+    trash = list(mailbox.folders.filter(role=Folder.Role.TRASH).values_list("name", flat=True))
+    if len(trash) > 1:
+        raise MailboxError(f"only one folder can be Trash, not {' and '.join(sorted(trash))}")

@@ -197,6 +197,9 @@ class Folder(models.Model):
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folders")
     name = models.CharField(max_length=500)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.OTHER)
+    # A manager chose the role on the Folders page: the server's SPECIAL-USE flags, read
+    # again on every refresh, no longer change it.
+    role_is_chosen = models.BooleanField(default=False)
     is_synced = models.BooleanField(default=True)
     uidvalidity = models.BigIntegerField(null=True, blank=True)
     last_uid = models.BigIntegerField(default=0)

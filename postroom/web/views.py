@@ -33,8 +33,8 @@ from postroom.mail.sanitize import find_inline_image, sanitize_html, text_to_htm
 from postroom.mail.search import search
 from postroom.mailboxes import personal
 from postroom.mailboxes.access import mailboxes_for
-from postroom.mailboxes.actions import LOCAL_FOLDERS, do_choose_folders
-from postroom.mailboxes.models import MailboxGrant
+from postroom.mailboxes.actions import LOCAL_FOLDERS, MailboxError, do_choose_folders
+from postroom.mailboxes.models import Folder, MailboxGrant
 from postroom.sync.imap import SyncError
 from postroom.sync.service import delete_from_mailbox
 
@@ -426,18 +426,28 @@ def conversation_message_delete(request, conversation_id: int, message_id: int):
 
 @login_required
 def mailbox_folders(request, mailbox_id: int):
-    """A mailbox manager picks the folders that sync; the roles come from the server."""
+    """A mailbox manager picks the folders that sync, and corrects a role the server's
+    flags got wrong (e.g. no folder marked as Spam)."""
     level = MailboxGrant.Level.MANAGE
     mailbox = get_object_or_404(mailboxes_for(request.user, level), pk=mailbox_id)
     folders = mailbox.folders.exclude(name__in=LOCAL_FOLDERS)
     if request.method == "POST":
         chosen = set(request.POST.getlist("sync"))
         names = [f.name for f in folders]
-        do_choose_folders(
-            mailbox,
-            sync=[n for n in names if n in chosen],
-            stop=[n for n in names if n not in chosen],
-        )
-        messages.success(request, "Saved: the worker picks the change up within seconds.")
+        roles = {
+            f.name: request.POST[f"role-{f.pk}"] for f in folders if f"role-{f.pk}" in request.POST
+        }
+        try:
+            do_choose_folders(
+                mailbox,
+                sync=[n for n in names if n in chosen],
+                stop=[n for n in names if n not in chosen],
+                roles=roles,
+            )
+        except MailboxError as exc:
+            messages.error(request, f"Not saved: {exc}")
+        else:
+            messages.success(request, "Saved: the worker picks the change up within seconds.")
         return redirect("web:mailbox_folders", mailbox.pk)
-    return render(request, "web/mailbox_folders.html", {"mailbox": mailbox, "folders": folders})
+    context = {"mailbox": mailbox, "folders": folders, "roles": Folder.Role.choices}
+    return render(request, "web/mailbox_folders.html", context)

@@ -140,3 +140,16 @@ def test_grant_names_what_is_wrong(args, error):
     UserFactory(username="alice")
     with pytest.raises(CommandError, match=error):
         call_command("mailbox", "grant", *args)
+
+
+def test_folders_corrects_a_role_and_names_what_is_wrong(capsys):
+    sales = MailboxFactory(address="sales@acme.test")
+    sales.folders.create(name="Junk Mail", role="other", is_synced=False)
+
+    call_command("mailbox", "folders", "sales@acme.test", "--role", "Junk Mail=spam")
+
+    assert sales.folders.get(name="Junk Mail").role == "spam"
+    assert "Junk Mail" in capsys.readouterr().out
+    for bad, error in [("Junk Mail", "FOLDER=ROLE"), ("Junk Mail=rubbish", "unknown folder role")]:
+        with pytest.raises(CommandError, match=error):
+            call_command("mailbox", "folders", "sales@acme.test", "--role", bad)

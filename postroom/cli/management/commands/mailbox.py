@@ -15,7 +15,7 @@ from postroom.mailboxes.actions import (
     do_revoke_grant,
     do_set_grant,
 )
-from postroom.mailboxes.models import Mailbox, MailboxGrant, Security
+from postroom.mailboxes.models import Folder, Mailbox, MailboxGrant, Security
 from postroom.outbound.actions import do_set_save_to_sent
 from postroom.sync import imap
 from postroom.sync.service import discover_folders, verify_connection, verify_password
@@ -102,6 +102,13 @@ class Command(BaseCommand):
         folders.add_argument("--refresh", action="store_true", help="read them from the server")
         folders.add_argument("--sync", nargs="+", default=[], metavar="FOLDER")
         folders.add_argument("--stop", nargs="+", default=[], metavar="FOLDER")
+        folders.add_argument(
+            "--role",
+            nargs="+",
+            default=[],
+            metavar="FOLDER=ROLE",
+            help=f"correct a role the server's flags got wrong ({', '.join(Folder.Role.values)})",
+        )
 
     def handle(self, *args, action, **options):
         if action == "list":
@@ -164,14 +171,17 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"{mailbox.address}: {level} access for {who}")
 
-    def folders(self, *, address, refresh, sync, stop, **options):
+    def folders(self, *, address, refresh, sync, stop, role, **options):
         mailbox = Mailbox.objects.filter(address__iexact=address).first()
         if mailbox is None:
             raise CommandError(f"no mailbox {address}")
         try:
             if refresh:
                 discover_folders(mailbox)
-            do_choose_folders(mailbox, sync=sync, stop=stop)
+            if malformed := [pair for pair in role if "=" not in pair]:
+                raise CommandError(f"--role wants FOLDER=ROLE, not {', '.join(malformed)}")
+            roles = dict(pair.rsplit("=", 1) for pair in role)
+            do_choose_folders(mailbox, sync=sync, stop=stop, roles=roles)
         except (imap.SyncError, MailboxError) as exc:
             raise CommandError(str(exc)) from exc
         for folder in mailbox.folders.all():
