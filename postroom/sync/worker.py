@@ -125,11 +125,15 @@ class Worker:
     async def _sync_loop(self, folder_id: int, kick: asyncio.Event) -> None:
         backoff = Backoff(base=2.0, cap=30 * 60)
         last_sync = 0.0
-        poll = await self.db(_poll_interval_of, folder_id) or self.poll_interval
         while True:
             # Without a kick, the poll catches what a push may have missed; jitter keeps
-            # the polls of many folders from landing in the same second.
-            every = self.safety_poll if folder_id in self.pushing else poll
+            # the polls of many folders from landing in the same second. The mailbox's
+            # own interval is read each time: a change on its Settings page applies from
+            # the next poll on, without a restart of the worker.
+            if folder_id in self.pushing:
+                every = self.safety_poll
+            else:
+                every = await self.db(_poll_interval_of, folder_id) or self.poll_interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(kick.wait(), every * random.uniform(0.9, 1.1))
             # A timer set before IDLE came up: now only the safety net is due.
