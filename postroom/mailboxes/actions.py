@@ -127,8 +127,8 @@ class SyncSettings:
 def do_update_mailbox_settings(mailbox: Mailbox, choices: SyncSettings, *, acting_user) -> Mailbox:
     """Save a mailbox's name and sync settings; MailboxError (nothing saved) says why not.
 
-    The number of days applies to folders fetched from scratch from now on (a new folder,
-    a renumbered one): mail already fetched stays, and a running fetch keeps its window.
+    More days back: each synced folder fetches the mail of the added days, at once
+    (sync.service widens its window). Fewer: mail fetched already stays.
     """
     name = " ".join(choices.name.split())
     if not name:
@@ -153,13 +153,22 @@ def do_update_mailbox_settings(mailbox: Mailbox, choices: SyncSettings, *, actin
         )
         if getattr(mailbox, field) != value
     }
+    wider = choices.initial_days > mailbox.initial_days
     for field, value in changed.items():
         setattr(mailbox, field, value)
     if changed:
         mailbox.save(update_fields=list(changed))
+    if wider:  # the mail of the added days is fetched now, not at the next poll
+        do_request_sync(mailbox)
         who = f"user {acting_user.pk}" if acting_user else "the command line"
         logger.info("mailbox %s: %s changed by %s", mailbox.address, ", ".join(changed), who)
     return mailbox
+
+
+def do_request_sync(mailbox: Mailbox) -> int:
+    """Ask for a sync of the mailbox's synced folders now: the worker holding each one
+    sees the request within a lease round (postroom/sync/worker.py)."""
+    return mailbox.folders.filter(is_synced=True).update(sync_requested_at=timezone.now())
 
 
 def do_grant_mailbox(mailbox: Mailbox, user, level: int = MailboxGrant.Level.READ) -> MailboxGrant:

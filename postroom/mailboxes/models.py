@@ -209,6 +209,12 @@ class Folder(models.Model):
     backfill_below = models.BigIntegerField(null=True, blank=True)
     backfill_total = models.PositiveIntegerField(default=0)
     backfill_done = models.PositiveIntegerField(default=0)
+    # The days back the initial fetch covered: when the mailbox's `initial_days` grows
+    # past it, the sync fetches the mail of the added days (null: set before this field).
+    window_days = models.PositiveIntegerField(null=True, blank=True)
+    # A manager asked for a sync now (e.g. a wider window): the worker holding the
+    # folder's lease sees it within a lease round instead of at its next poll.
+    sync_requested_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["mailbox", "name"]

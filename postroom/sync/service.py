@@ -105,9 +105,14 @@ def sync_folder(
     if summary.more:
         return summary
     _reconcile(client, folder, status)
+    if folder.backfill_below is None and folder.window_days != folder.mailbox.initial_days:
+        _widen_window(folder)
     if folder.backfill_below is not None:
         # The window was searched a moment ago, or by an earlier run: search what is left.
         old = window if window is not None else _backfill_left(client, folder)
+        if folder.backfill_total < folder.backfill_done + len(old):  # a widened window
+            folder.backfill_total = folder.backfill_done + len(old)
+            folder.save(update_fields=["backfill_total"])
         old.reverse()  # newest first: the UI is useful at once
         _fetch_and_store(client, folder, status, old, summary, budget, progress, _backfill)
         if not summary.more:
@@ -117,10 +122,32 @@ def sync_folder(
 
 
 def _backfill_left(client, folder: Folder) -> list[int]:
+    """The UIDs of the window below the backfill's cursor that are not stored yet (a
+    widened window holds the mail fetched before: it is not fetched again)."""
     since = imap.imap_date(date.today() - timedelta(days=folder.mailbox.initial_days))
     below = folder.backfill_below - 1
-    # "UID 1:0" is not a valid set: with nothing below, the backfill is done.
-    return imap.search_uids(client, f"UID 1:{below} SINCE {since}") if below >= 1 else []
+    if below < 1:  # "UID 1:0" is not a valid set: with nothing below, the backfill is done
+        return []
+    found = imap.search_uids(client, f"UID 1:{below} SINCE {since}")
+    stored = MessageCopy.objects.filter(
+        folder=folder, uidvalidity=folder.uidvalidity, uid__lte=below
+    ).values_list("uid", flat=True)
+    known = set(stored.iterator(chunk_size=10_000))
+    return [uid for uid in found if uid not in known]
+
+
+def _widen_window(folder: Folder) -> None:
+    """The mailbox now looks back further than this folder's initial fetch did (a
+    manager raised its days): fetch the mail of the added days, below the last UID.
+    Fewer days change nothing: mail fetched already stays."""
+    days = folder.mailbox.initial_days
+    if folder.window_days is not None and days > folder.window_days and folder.last_uid >= 1:
+        logger.info("%s: looking back %s days instead of %s", folder, days, folder.window_days)
+        folder.backfill_below = folder.last_uid + 1
+        folder.backfill_total = folder.backfill_done = 0
+    # A folder fetched before its window was recorded took the days it has now.
+    folder.window_days = days
+    folder.save(update_fields=["window_days", "backfill_below", "backfill_total", "backfill_done"])
 
 
 def _start_initial_fetch(client, folder: Folder, status: imap.FolderStatus) -> list[int]:
@@ -138,6 +165,7 @@ def _start_initial_fetch(client, folder: Folder, status: imap.FolderStatus) -> l
         folder.last_uid = max(window) if window else status.uidnext - 1
         folder.backfill_below = folder.last_uid + 1 if window else None
         folder.backfill_total, folder.backfill_done = len(window), 0
+        folder.window_days = folder.mailbox.initial_days
         folder.highest_modseq = status.highest_modseq
         folder.save()
     return window

@@ -61,6 +61,10 @@ class Worker:
             max_workers=threads or config["SYNC_THREADS"], thread_name_prefix="sync"
         )
         self.watchers: dict[int, asyncio.Task] = {}
+        # Each watched folder's kick (sync now), and the last request for a sync of it
+        # seen in the database (Folder.sync_requested_at).
+        self.kicks: dict[int, asyncio.Event] = {}
+        self.requests_seen: dict[int, object] = {}
         # Folders whose IDLE is up: for them the poll is only a rare safety net, so
         # that hundreds of idle mailboxes cost next to nothing.
         self.pushing: set[int] = set()
@@ -88,6 +92,7 @@ class Worker:
                 await self.db(leases.heartbeat, self.worker_id, pid=os.getpid())
                 held = await self.db(leases.claim, self.worker_id, capacity=self.capacity)
                 self._reconcile(held)
+                self._answer(await self.db(_sync_requests, held))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.lease_round)
         finally:
@@ -109,16 +114,31 @@ class Worker:
                 del self.watchers[folder_id]
         for folder_id in held - set(self.watchers):
             self.watchers[folder_id] = asyncio.create_task(self.watch(folder_id))
+        for folder_id in set(self.requests_seen) - held:
+            del self.requests_seen[folder_id]
+
+    def _answer(self, requests: dict[int, object]) -> None:
+        """Kick the folders whose sync was asked for since the last look. A request seen
+        for the first time is older than the watcher, whose first sync answers it."""
+        for folder_id, requested_at in requests.items():
+            first_look = folder_id not in self.requests_seen
+            seen = self.requests_seen.get(folder_id)
+            self.requests_seen[folder_id] = requested_at
+            if not first_look and requested_at != seen and folder_id in self.kicks:
+                self.kicks[folder_id].set()
 
     async def watch(self, folder_id: int) -> None:
         """Keep one folder in sync for as long as this worker holds its lease."""
         kick = asyncio.Event()
         kick.set()  # sync once at start: catch up on what arrived while nobody watched
+        self.kicks[folder_id] = kick
         syncer = asyncio.create_task(self._sync_loop(folder_id, kick))
         try:
             await self._push_loop(folder_id, kick)
             await syncer  # no push for this folder: polling is all there is
         finally:
+            if self.kicks.get(folder_id) is kick:
+                del self.kicks[folder_id]
             syncer.cancel()
             await asyncio.gather(syncer, return_exceptions=True)
 
@@ -236,6 +256,12 @@ def _poll_interval_of(folder_id: int) -> int | None:
     return (
         Folder.objects.filter(pk=folder_id).values_list("mailbox__poll_interval", flat=True).first()
     )
+
+
+def _sync_requests(folder_ids: set[int]) -> dict[int, object]:
+    """{folder id: when a sync of it was last asked for, or None}."""
+    held = Folder.objects.filter(pk__in=folder_ids)
+    return dict(held.values_list("pk", "sync_requested_at"))
 
 
 def run_forever(stop: asyncio.Event | None = None, **kwargs) -> None:

@@ -125,8 +125,8 @@ class MailboxSettingsForm(forms.Form):
         label="Days back to fetch",
         min_value=1,
         max_value=MAX_INITIAL_DAYS,
-        help_text="How far back a folder is read when it is fetched from scratch (a new "
-        "folder, or one the server renumbered). Mail fetched already stays.",
+        help_text="How far back the mailbox's folders are read. More days: the mail of "
+        "the added days is fetched now. Fewer: mail fetched already stays.",
     )
     poll_interval = forms.IntegerField(
         label="Poll interval (seconds)",
