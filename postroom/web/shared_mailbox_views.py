@@ -17,6 +17,7 @@ from postroom.crm.actions import CrmError, do_configure_mailbox_crm
 from postroom.mailboxes.actions import (
     MailboxError,
     do_add_mailbox,
+    do_request_sync,
     do_revoke_grant,
     do_set_grant,
     do_update_mailbox_settings,
@@ -114,3 +115,14 @@ def revoke_grant(request, mailbox_id: int, grant_id: int):
     else:
         messages.success(request, f"{grant.user or grant.group} no longer has access.")
     return redirect("web:mailbox_access", mailbox.pk)
+
+
+@login_required
+@require_POST
+def sync_now(request, mailbox_id: int):
+    """Anyone who reads a mailbox may have it checked now (mail usually arrives by push
+    within a second; this is for a server without it, or a doubt)."""
+    mailbox = get_mailbox_for_user(request.user, mailbox_id)
+    if mailbox.has_imap and do_request_sync(mailbox):
+        messages.success(request, f"Checking {mailbox.address} for new mail now.")
+    return redirect("web:mailbox", mailbox.pk)

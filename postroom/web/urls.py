@@ -30,6 +30,7 @@ urlpatterns = [
         shared_mailbox_views.mailbox_settings,
         name="mailbox_settings",
     ),
+    path("mailboxes/<int:mailbox_id>/sync/", shared_mailbox_views.sync_now, name="sync_now"),
     path(
         "mailboxes/<int:mailbox_id>/access/",
         shared_mailbox_views.mailbox_access,

@@ -210,3 +210,20 @@ def test_a_personal_mailbox_leads_to_its_owners_page(page):
 
     assert response.status_code == 302
     assert response.url == reverse("web:my_mailbox", args=[personal.pk])
+
+
+def test_a_reader_has_the_mailbox_checked_now_and_sees_no_managers_links(mailbox):
+    reader = UserFactory()
+    do_grant_mailbox(mailbox, reader, MailboxGrant.Level.READ)
+    client = _as(reader)
+    page = client.get(reverse("web:mailbox", args=[mailbox.pk])).content.decode()
+    assert reverse("web:mailbox_folders", args=[mailbox.pk]) not in page
+    assert "Check for new mail" in page
+    url = reverse("web:sync_now", args=[mailbox.pk])
+
+    assert client.get(url).status_code == 405
+    response = client.post(url, follow=True)
+
+    assert f"Checking {mailbox.address} for new mail now." in response.content.decode()
+    assert mailbox.folders.get(name="INBOX").sync_requested_at is not None
+    assert _as(UserFactory()).post(url).status_code == 404
