@@ -158,10 +158,10 @@ def do_update_mailbox_settings(mailbox: Mailbox, choices: SyncSettings, *, actin
         setattr(mailbox, field, value)
     if changed:
         mailbox.save(update_fields=list(changed))
-    if wider:  # the mail of the added days is fetched now, not at the next poll
-        do_request_sync(mailbox)
         who = f"user {acting_user.pk}" if acting_user else "the command line"
         logger.info("mailbox %s: %s changed by %s", mailbox.address, ", ".join(changed), who)
+    if wider:  # the mail of the added days is fetched now, not at the next poll
+        do_request_sync(mailbox)
     return mailbox
 
 

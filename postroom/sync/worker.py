@@ -118,8 +118,9 @@ class Worker:
             del self.requests_seen[folder_id]
 
     def _answer(self, requests: dict[int, object]) -> None:
-        """Kick the folders whose sync was asked for since the last look. A request seen
-        for the first time is older than the watcher, whose first sync answers it."""
+        """Kick the folders whose sync was asked for since the last look. A folder seen
+        for the first time has just got its watcher, whose first sync answers any
+        request made before."""
         for folder_id, requested_at in requests.items():
             first_look = folder_id not in self.requests_seen
             seen = self.requests_seen.get(folder_id)
