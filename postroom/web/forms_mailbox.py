@@ -177,6 +177,8 @@ class MailboxSettingsForm(forms.Form):
         self.fields["crm_rule"].choices = crm_rule_choices()
         users = get_user_model().objects.filter(is_active=True).order_by("username")
         self.fields["crm_responsible"].queryset = users
+        if mailbox.owner is not None:  # capture falls back on the owner (crm.actions)
+            self.fields["crm_responsible"].empty_label = f"Its owner, {mailbox.owner}"
         self.fields["crm_notify"].queryset = users
         if mailbox.imap_security not in (Security.SSL, Security.STARTTLS):
             del self.fields["allow_self_signed"]  # no TLS: no certificate to accept
