@@ -24,6 +24,9 @@ from postroom.mailboxes.models import Mailbox
 
 logger = logging.getLogger(__name__)
 
+# Emails per purge job: a mailbox of 100,000 is forgotten by 20 jobs of small arguments.
+FORGET_BATCH = 5000
+
 
 def messages_arrived(message_ids: list[int], mailbox_id: int) -> None:
     """Start the path for messages newly seen in a mailbox, once the caller commits.
@@ -76,9 +79,10 @@ def capture(message_ids: list[int], mailbox_id: int) -> None:
 
 def mailbox_disconnected(message_ids: Sequence[int]) -> None:
     """After a mailbox is gone: forget the emails it held that no other mailbox holds,
-    once the caller commits (a job: a big mailbox takes a while)."""
-    if message_ids:
-        forget.enqueue(list(message_ids))
+    once the caller commits (jobs of FORGET_BATCH: a big mailbox takes a while)."""
+    ids = list(message_ids)
+    for start in range(0, len(ids), FORGET_BATCH):
+        forget.enqueue(ids[start : start + FORGET_BATCH])
 
 
 @task()

@@ -1,5 +1,5 @@
-"""Writes to mailboxes: connecting one, changing its password, granting access, recording
-sync state."""
+"""Writes to mailboxes: connecting one, its settings and password, who may use it, its
+folders' choices, requests for a sync and the recorded sync state."""
 
 import logging
 from collections.abc import Mapping, Sequence
