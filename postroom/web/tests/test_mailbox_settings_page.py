@@ -30,7 +30,7 @@ def manager(mailbox):
 
 
 def _as(user) -> Client:
-    client = Client(enforce_csrf_checks=False)
+    client = Client()
     client.force_login(user)
     return client
 
