@@ -2,13 +2,13 @@
 manage access on its Access page, change and remove it, and cannot lock themselves out."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.actions import do_grant_mailbox
 from postroom.mailboxes.models import MailboxGrant
 from postroom.testing.factories import DepartmentFactory, MailboxFactory, UserFactory
+from postroom.testing.web import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -27,12 +27,6 @@ def manager(mailbox):
     return user
 
 
-def _as(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def _url(mailbox) -> str:
     return reverse("web:mailbox_access", args=[mailbox.pk])
 
@@ -45,31 +39,31 @@ def test_a_person_given_read_access_sees_the_mailbox_and_may_not_reply(mailbox, 
     bob = UserFactory(username="bob")
     assert not mailboxes_for(bob).exists()
 
-    response = _as(manager).post(_url(mailbox), {"user": bob.pk, "level": READ})
+    response = logged_in(manager).post(_url(mailbox), {"user": bob.pk, "level": READ})
 
     assert response.status_code == 302
     assert list(mailboxes_for(bob)) == [mailbox]
     assert not mailboxes_for(bob, REPLY).exists()
-    page = _as(manager).get(_url(mailbox)).content.decode()
+    page = logged_in(manager).get(_url(mailbox)).content.decode()
     assert "bob" in page and "Read" in page
 
 
 def test_a_departments_access_reaches_its_members_and_later_ones(mailbox, manager):
     support = DepartmentFactory(name="Support team", members=[UserFactory(username="sam")])
 
-    _as(manager).post(_url(mailbox), {"department": support.pk, "level": REPLY})
+    logged_in(manager).post(_url(mailbox), {"department": support.pk, "level": REPLY})
 
     sam = support.members.get()
     newcomer = UserFactory(username="nina")
     support.group.user_set.add(newcomer)
     for member in (sam, newcomer):
         assert list(mailboxes_for(member, REPLY)) == [mailbox]
-    assert "Support team (department)" in _as(manager).get(_url(mailbox)).content.decode()
+    assert "Support team (department)" in logged_in(manager).get(_url(mailbox)).content.decode()
 
 
 def test_giving_access_again_changes_the_level_instead_of_adding_a_row(mailbox, manager):
     bob = UserFactory()
-    client = _as(manager)
+    client = logged_in(manager)
     client.post(_url(mailbox), {"user": bob.pk, "level": READ})
     client.post(_url(mailbox), {"user": bob.pk, "level": MANAGE})
 
@@ -80,7 +74,7 @@ def test_removing_access_hides_the_mailbox(mailbox, manager):
     bob = UserFactory()
     grant = do_grant_mailbox(mailbox, bob, REPLY)
 
-    response = _as(manager).post(_remove_url(grant))
+    response = logged_in(manager).post(_remove_url(grant))
 
     assert response.status_code == 302
     assert not mailboxes_for(bob).exists()
@@ -88,7 +82,7 @@ def test_removing_access_hides_the_mailbox(mailbox, manager):
 
 def test_a_manager_cannot_remove_or_lower_their_own_last_manage_grant(mailbox, manager):
     own = MailboxGrant.objects.get(mailbox=mailbox, user=manager)
-    client = _as(manager)
+    client = logged_in(manager)
 
     client.post(_remove_url(own))
     response = client.post(_url(mailbox), {"user": manager.pk, "level": READ})
@@ -102,7 +96,7 @@ def test_a_manager_through_a_department_may_drop_their_personal_grant(mailbox, m
     MailboxGrant.objects.create(mailbox=mailbox, group=team.group, level=MANAGE)
     own = MailboxGrant.objects.get(mailbox=mailbox, user=manager)
 
-    _as(manager).post(_remove_url(own))
+    logged_in(manager).post(_remove_url(own))
 
     assert not MailboxGrant.objects.filter(pk=own.pk).exists()
     assert list(mailboxes_for(manager, MANAGE)) == [mailbox]
@@ -112,7 +106,7 @@ def test_an_administrator_may_remove_any_grant(mailbox, manager):
     admin = UserFactory(is_superuser=True)
     own = MailboxGrant.objects.get(mailbox=mailbox, user=manager)
 
-    _as(admin).post(_remove_url(own))
+    logged_in(admin).post(_remove_url(own))
 
     assert not mailboxes_for(manager).exists()
 
@@ -132,7 +126,7 @@ def test_bad_input_is_refused_and_gives_no_access(mailbox, manager, data):
     DepartmentFactory()
     data = {k: (bob.pk if v == "__USER__" else v) for k, v in data.items()}
 
-    response = _as(manager).post(_url(mailbox), data)
+    response = logged_in(manager).post(_url(mailbox), data)
 
     assert response.status_code == 200 and response.context["form"].errors
     assert MailboxGrant.objects.filter(mailbox=mailbox).count() == 1  # the manager's
@@ -141,7 +135,7 @@ def test_bad_input_is_refused_and_gives_no_access(mailbox, manager, data):
 def test_a_deactivated_person_is_not_offered(mailbox, manager):
     gone = UserFactory(username="gone", is_active=False)
 
-    response = _as(manager).post(_url(mailbox), {"user": gone.pk, "level": READ})
+    response = logged_in(manager).post(_url(mailbox), {"user": gone.pk, "level": READ})
 
     assert response.context["form"].errors
     assert not MailboxGrant.objects.filter(user=gone).exists()
@@ -152,7 +146,7 @@ def test_only_managers_open_or_change_access(mailbox, manager, level):
     user = UserFactory()
     do_grant_mailbox(mailbox, user, level)
     own_grant = MailboxGrant.objects.get(mailbox=mailbox, user=manager)
-    client = _as(user)
+    client = logged_in(user)
 
     assert client.get(_url(mailbox)).status_code == 403
     assert client.post(_url(mailbox), {"user": user.pk, "level": MANAGE}).status_code == 403
@@ -166,14 +160,13 @@ def test_a_grant_of_another_mailbox_cannot_be_removed_through_this_one(mailbox, 
     theirs = do_grant_mailbox(other, UserFactory(), READ)
 
     url = reverse("web:revoke_grant", args=[mailbox.pk, theirs.pk])
-    assert _as(manager).post(url).status_code == 404
+    assert logged_in(manager).post(url).status_code == 404
     assert MailboxGrant.objects.filter(pk=theirs.pk).exists()
 
 
 def test_removing_needs_a_post_with_the_csrf_token(mailbox, manager):
     grant = do_grant_mailbox(mailbox, UserFactory(), READ)
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(manager)
+    client = logged_in(manager, enforce_csrf_checks=True)
 
     assert client.get(_remove_url(grant)).status_code == 405
     assert client.post(_remove_url(grant)).status_code == 403

@@ -23,6 +23,7 @@ from postroom.sync.service import sync_mailbox
 from postroom.testing.dovecot import free_port
 from postroom.testing.factories import UserFactory
 from postroom.testing.mail import make_email
+from postroom.testing.web import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -53,12 +54,6 @@ def _url(mailbox) -> str:
     return reverse("web:mailbox_password", args=[mailbox.pk])
 
 
-def _as(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_a_refused_mailbox_gets_a_new_password_and_syncs_again(dovecot, mail_user, alice, caplog):
     mailbox = _mailbox(dovecot, mail_user, owner=alice)
     dovecot.deliver(make_email(subject="While refused"), to=mail_user.address)
@@ -68,10 +63,10 @@ def test_a_refused_mailbox_gets_a_new_password_and_syncs_again(dovecot, mail_use
     assert mailbox.status == Mailbox.Status.AUTH_FAILED
     # The owner was told, with a link to this page.
     assert Notification.objects.get(user=alice).url == _url(mailbox)
-    assert b"Change the password" in _as(alice).get(reverse("web:my_mailboxes")).content
+    assert b"Change the password" in logged_in(alice).get(reverse("web:my_mailboxes")).content
 
     with caplog.at_level(logging.DEBUG):
-        response = _as(alice).post(_url(mailbox), {"password": mail_user.password})
+        response = logged_in(alice).post(_url(mailbox), {"password": mail_user.password})
 
     assert response.status_code == 302
     assert response["Location"] == reverse("web:my_mailbox", args=[mailbox.pk])
@@ -92,7 +87,7 @@ def test_a_refused_mailbox_gets_a_new_password_and_syncs_again(dovecot, mail_use
 def test_a_wrong_password_says_the_server_refused_it_and_saves_nothing(dovecot, mail_user, alice):
     mailbox = _mailbox(dovecot, mail_user, password=mail_user.password, owner=alice)
     before = mailbox.password_encrypted
-    response = _as(alice).post(_url(mailbox), {"password": "wrong"})
+    response = logged_in(alice).post(_url(mailbox), {"password": "wrong"})
     page = response.content.decode()
     assert response.status_code == 200
     assert "Not saved" in page and "refused the login" in page
@@ -105,7 +100,7 @@ def test_a_wrong_password_says_the_server_refused_it_and_saves_nothing(dovecot, 
 def test_an_unreachable_server_says_so_and_saves_nothing(dovecot, mail_user, alice):
     closed = free_port()
     mailbox = _mailbox(dovecot, mail_user, owner=alice, imap_port=closed)
-    response = _as(alice).post(_url(mailbox), {"password": mail_user.password})
+    response = logged_in(alice).post(_url(mailbox), {"password": mail_user.password})
     assert f"cannot connect to {dovecot.host}:{closed}" in response.content.decode()
     mailbox.refresh_from_db()
     assert mailbox.get_password() == OLD
@@ -114,7 +109,7 @@ def test_an_unreachable_server_says_so_and_saves_nothing(dovecot, mail_user, ali
 def test_a_tls_failure_says_so_and_saves_nothing(dovecot, mail_user, alice):
     # The plain listener offers no STARTTLS: Postroom never falls back to plain text.
     mailbox = _mailbox(dovecot, mail_user, owner=alice, imap_security="starttls")
-    response = _as(alice).post(_url(mailbox), {"password": mail_user.password})
+    response = logged_in(alice).post(_url(mailbox), {"password": mail_user.password})
     assert "does not offer STARTTLS" in response.content.decode()
     mailbox.refresh_from_db()
     assert mailbox.get_password() == OLD
@@ -128,7 +123,7 @@ def test_an_untrusted_certificate_says_so_and_saves_nothing(dovecot_tls, mail_us
         imap_port=dovecot_tls.imaps_port,
         imap_security="ssl",
     )
-    response = _as(alice).post(_url(mailbox), {"password": mail_user_tls.password})
+    response = logged_in(alice).post(_url(mailbox), {"password": mail_user_tls.password})
     assert "certificate is not trusted" in response.content.decode()
     mailbox.refresh_from_db()
     assert mailbox.get_password() == OLD
@@ -136,7 +131,7 @@ def test_an_untrusted_certificate_says_so_and_saves_nothing(dovecot_tls, mail_us
 
 def test_an_empty_password_is_refused(dovecot, mail_user, alice):
     mailbox = _mailbox(dovecot, mail_user, owner=alice)
-    response = _as(alice).post(_url(mailbox), {"password": ""})
+    response = logged_in(alice).post(_url(mailbox), {"password": ""})
     assert response.status_code == 200 and b"This field is required" in response.content
     mailbox.refresh_from_db()
     assert mailbox.get_password() == OLD
@@ -149,43 +144,43 @@ def test_a_shared_mailboxs_managers_change_it_and_nobody_else(dovecot, mail_user
     do_grant_mailbox(mailbox, replier, MailboxGrant.Level.REPLY)
     good = {"password": mail_user.password}
 
-    assert _as(stranger).get(_url(mailbox)).status_code == 404
-    assert _as(stranger).post(_url(mailbox), good).status_code == 404
-    assert _as(replier).post(_url(mailbox), good).status_code == 403
+    assert logged_in(stranger).get(_url(mailbox)).status_code == 404
+    assert logged_in(stranger).post(_url(mailbox), good).status_code == 404
+    assert logged_in(replier).post(_url(mailbox), good).status_code == 403
     mailbox.refresh_from_db()
     assert mailbox.get_password() == OLD
 
-    manager_page = _as(manager).get(reverse("web:mailboxes")).content.decode()
+    manager_page = logged_in(manager).get(reverse("web:mailboxes")).content.decode()
     assert _url(mailbox) in manager_page
-    assert _url(mailbox) not in _as(replier).get(reverse("web:mailboxes")).content.decode()
+    assert _url(mailbox) not in logged_in(replier).get(reverse("web:mailboxes")).content.decode()
     # The mailbox's own page links it too, for its managers only.
     own_page = reverse("web:mailbox", args=[mailbox.pk])
-    assert _url(mailbox) in _as(manager).get(own_page).content.decode()
-    assert _url(mailbox) not in _as(replier).get(own_page).content.decode()
-    response = _as(manager).post(_url(mailbox), good)
+    assert _url(mailbox) in logged_in(manager).get(own_page).content.decode()
+    assert _url(mailbox) not in logged_in(replier).get(own_page).content.decode()
+    response = logged_in(manager).post(_url(mailbox), good)
     assert response.status_code == 302
     assert response["Location"] == reverse("web:mailbox", args=[mailbox.pk])
     mailbox.refresh_from_db()
     assert mailbox.get_password() == mail_user.password
 
     admin = UserFactory(is_superuser=True, is_staff=True)
-    assert _as(admin).get(_url(mailbox)).status_code == 200
+    assert logged_in(admin).get(_url(mailbox)).status_code == 200
 
 
 def test_a_personal_mailbox_is_its_owners_alone_to_change(dovecot, mail_user, alice):
     mailbox = _mailbox(dovecot, mail_user, owner=alice)
     admin = UserFactory(is_superuser=True, is_staff=True)
-    assert _as(admin).get(_url(mailbox)).status_code == 404
-    assert _as(admin).post(_url(mailbox), {"password": mail_user.password}).status_code == 404
+    assert logged_in(admin).get(_url(mailbox)).status_code == 404
+    assert logged_in(admin).post(_url(mailbox), {"password": mail_user.password}).status_code == 404
     mailbox.refresh_from_db()
     assert mailbox.get_password() == OLD
-    page = _as(alice).get(_url(mailbox)).content.decode()
+    page = logged_in(alice).get(_url(mailbox)).content.decode()
     assert mail_user.username in page and 'type="password"' in page
 
 
 def test_a_bcc_tracker_has_no_password_to_change(alice):
     tracker = personal.tracker_for(alice)
-    assert _as(alice).get(_url(tracker.mailbox)).status_code == 404
+    assert logged_in(alice).get(_url(tracker.mailbox)).status_code == 404
 
 
 def test_the_page_needs_a_login(dovecot, mail_user, alice):

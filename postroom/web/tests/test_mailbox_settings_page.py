@@ -2,7 +2,6 @@
 makes in the CRM and whether sent mail is filed in Sent; nobody else can."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from postroom.crm.capture import capture_message
@@ -13,6 +12,7 @@ from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.outbound.models import OutboundSettings
 from postroom.testing.factories import MailboxFactory, SmartTypeFactory, UserFactory
 from postroom.testing.mail import make_email
+from postroom.testing.web import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -27,12 +27,6 @@ def manager(mailbox):
     user = UserFactory(username="mia")
     do_grant_mailbox(mailbox, user, MailboxGrant.Level.MANAGE)
     return user
-
-
-def _as(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _url(mailbox) -> str:
@@ -67,7 +61,7 @@ def test_a_manager_switches_new_mail_to_a_smart_process_and_the_next_email_follo
     mailbox, manager
 ):
     SmartTypeFactory(name="Support Request", slug="support-request")
-    response = _post(_as(manager), mailbox, crm_rule="smart:support-request")
+    response = _post(logged_in(manager), mailbox, crm_rule="smart:support-request")
 
     assert response.status_code == 302
     mailbox.refresh_from_db()
@@ -78,7 +72,7 @@ def test_a_manager_switches_new_mail_to_a_smart_process_and_the_next_email_follo
 
 
 def test_contact_and_deal_rule_makes_both_for_a_new_sender(mailbox, manager):
-    _post(_as(manager), mailbox, crm_rule="contact-deal")
+    _post(logged_in(manager), mailbox, crm_rule="contact-deal")
 
     _arrive(mailbox, "Dan <dan@newclient.test>", "A quote for 40 pallets")
     assert Contact.objects.filter(emails__email="dan@newclient.test").exists()
@@ -86,7 +80,7 @@ def test_contact_and_deal_rule_makes_both_for_a_new_sender(mailbox, manager):
 
 
 def test_sync_settings_are_saved_and_shown_again(mailbox, manager):
-    client = _as(manager)
+    client = logged_in(manager)
     _post(
         client,
         mailbox,
@@ -107,7 +101,7 @@ def test_sync_settings_are_saved_and_shown_again(mailbox, manager):
 
 
 def test_the_responsible_person_can_be_set_and_cleared(mailbox, manager):
-    client = _as(manager)
+    client = logged_in(manager)
     bob = UserFactory(username="bob")
     _post(client, mailbox, crm_responsible=str(bob.pk), crm_notify=[str(bob.pk)])
     mailbox.refresh_from_db()
@@ -134,7 +128,7 @@ def test_the_responsible_person_can_be_set_and_cleared(mailbox, manager):
 def test_bad_input_is_refused_and_nothing_is_saved(mailbox, manager, changes):
     before = Mailbox.objects.filter(pk=mailbox.pk).values().get()
 
-    response = _post(_as(manager), mailbox, **{"initial_days": "45", **changes})
+    response = _post(logged_in(manager), mailbox, **{"initial_days": "45", **changes})
 
     assert response.status_code == 200
     assert response.context["form"].errors
@@ -146,10 +140,10 @@ def test_self_signed_is_not_offered_without_tls():
     user = UserFactory()
     do_grant_mailbox(plain, user, MailboxGrant.Level.MANAGE)
 
-    page = _as(user).get(_url(plain))
+    page = logged_in(user).get(_url(plain))
 
     assert "allow_self_signed" not in page.context["form"].fields
-    _post(_as(user), plain, allow_self_signed="on")
+    _post(logged_in(user), plain, allow_self_signed="on")
     plain.refresh_from_db()
     assert not plain.allow_self_signed
 
@@ -158,10 +152,10 @@ def test_an_ingress_mailbox_has_no_sync_settings(manager):
     fed = MailboxFactory(imap_host="", imap_port=None, imap_security="")
     do_grant_mailbox(fed, manager, MailboxGrant.Level.MANAGE)
 
-    form = _as(manager).get(_url(fed)).context["form"]
+    form = logged_in(manager).get(_url(fed)).context["form"]
 
     assert not {"initial_days", "poll_interval", "save_to_sent"} & set(form.fields)
-    assert _post(_as(manager), fed, crm_rule="none").status_code == 302
+    assert _post(logged_in(manager), fed, crm_rule="none").status_code == 302
     fed.refresh_from_db()
     assert fed.crm_rule == "none"
 
@@ -171,7 +165,7 @@ def test_a_colleague_without_the_manage_right_may_not_open_or_post(mailbox, leve
     user = UserFactory()
     do_grant_mailbox(mailbox, user, level)
 
-    client = _as(user)
+    client = logged_in(user)
     assert client.get(_url(mailbox)).status_code == 403
     assert client.post(_url(mailbox), {"name": "Hijacked", "crm_rule": "none"}).status_code == 403
     mailbox.refresh_from_db()
@@ -179,12 +173,11 @@ def test_a_colleague_without_the_manage_right_may_not_open_or_post(mailbox, leve
 
 
 def test_a_stranger_does_not_learn_the_mailbox_exists(mailbox):
-    assert _as(UserFactory()).get(_url(mailbox)).status_code == 404
+    assert logged_in(UserFactory()).get(_url(mailbox)).status_code == 404
 
 
 def test_a_forged_post_without_the_csrf_token_is_refused(mailbox, manager):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(manager)
+    client = logged_in(manager, enforce_csrf_checks=True)
 
     response = client.post(_url(mailbox), {"name": "Forged", "crm_rule": "none"})
 
@@ -197,8 +190,8 @@ def test_managers_find_the_page_from_the_mailbox_and_the_list(mailbox, manager):
     reader = UserFactory()
     do_grant_mailbox(mailbox, reader, MailboxGrant.Level.READ)
     for page in (reverse("web:mailbox", args=[mailbox.pk]), reverse("web:mailboxes")):
-        assert _url(mailbox) in _as(manager).get(page).content.decode()
-        assert _url(mailbox) not in _as(reader).get(page).content.decode()
+        assert _url(mailbox) in logged_in(manager).get(page).content.decode()
+        assert _url(mailbox) not in logged_in(reader).get(page).content.decode()
 
 
 @pytest.mark.parametrize("page", ["web:mailbox_settings", "web:mailbox_access"])
@@ -206,7 +199,7 @@ def test_a_personal_mailbox_leads_to_its_owners_page(page):
     owner = UserFactory()
     personal = MailboxFactory(kind=Mailbox.Kind.PERSONAL, owner=owner)
 
-    response = _as(owner).get(reverse(page, args=[personal.pk]))
+    response = logged_in(owner).get(reverse(page, args=[personal.pk]))
 
     assert response.status_code == 302
     assert response.url == reverse("web:my_mailbox", args=[personal.pk])
@@ -215,7 +208,7 @@ def test_a_personal_mailbox_leads_to_its_owners_page(page):
 def test_a_reader_has_the_mailbox_checked_now_and_sees_no_managers_links(mailbox):
     reader = UserFactory()
     do_grant_mailbox(mailbox, reader, MailboxGrant.Level.READ)
-    client = _as(reader)
+    client = logged_in(reader)
     page = client.get(reverse("web:mailbox", args=[mailbox.pk])).content.decode()
     assert reverse("web:mailbox_folders", args=[mailbox.pk]) not in page
     assert "Check for new mail" in page
@@ -226,4 +219,4 @@ def test_a_reader_has_the_mailbox_checked_now_and_sees_no_managers_links(mailbox
 
     assert f"Checking {mailbox.address} for new mail now." in response.content.decode()
     assert mailbox.folders.get(name="INBOX").sync_requested_at is not None
-    assert _as(UserFactory()).post(url).status_code == 404
+    assert logged_in(UserFactory()).post(url).status_code == 404

@@ -10,6 +10,7 @@ from django.urls import reverse
 from postroom.mailboxes import personal
 from postroom.mailboxes.models import Mailbox
 from postroom.testing.factories import MailboxFactory, UserFactory
+from postroom.testing.web import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -30,14 +31,8 @@ def _url(mailbox) -> str:
     return reverse("web:disconnect_mailbox", args=[mailbox.pk])
 
 
-def _as(user, **kwargs) -> Client:
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
-
-
 def test_the_owner_confirms_then_the_mailbox_is_gone_from_their_lists(alice, mailbox):
-    client = _as(alice, enforce_csrf_checks=True)
+    client = logged_in(alice, enforce_csrf_checks=True)
     settings_page = client.get(reverse("web:my_mailbox", args=[mailbox.pk])).content.decode()
     assert _url(mailbox) in settings_page
     confirm = client.get(_url(mailbox))
@@ -61,7 +56,7 @@ def test_the_owner_confirms_then_the_mailbox_is_gone_from_their_lists(alice, mai
 
 def test_nobody_else_may_disconnect_it(alice, mailbox):
     for other in (UserFactory(), UserFactory(is_superuser=True, is_staff=True)):
-        client = _as(other)
+        client = logged_in(other)
         assert client.get(_url(mailbox)).status_code == 404
         assert client.post(_url(mailbox)).status_code == 404
     assert Mailbox.objects.filter(pk=mailbox.pk).exists()
@@ -70,7 +65,7 @@ def test_nobody_else_may_disconnect_it(alice, mailbox):
 def test_a_shared_mailbox_or_the_bcc_tracker_is_not_disconnected_here(alice):
     shared = MailboxFactory(owner=alice)
     tracker = personal.tracker_for(alice).mailbox
-    client = _as(alice)
+    client = logged_in(alice)
     for box in (shared, tracker):
         assert client.post(_url(box)).status_code == 404
     assert Mailbox.objects.filter(pk__in=[shared.pk, tracker.pk]).count() == 2

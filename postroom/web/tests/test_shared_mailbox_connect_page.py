@@ -5,7 +5,6 @@ anything wrong saves nothing and says what the server said."""
 import logging
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from postroom.mail.models import Message
@@ -14,6 +13,7 @@ from postroom.sync.service import sync_mailbox
 from postroom.testing.dovecot import free_port
 from postroom.testing.factories import SmartTypeFactory, UserFactory
 from postroom.testing.mail import make_email
+from postroom.testing.web import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -23,12 +23,6 @@ URL = reverse("web:connect_shared_mailbox")
 @pytest.fixture
 def admin():
     return UserFactory(username="boss", is_superuser=True)
-
-
-def _as(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def _form(dovecot, mail_user, **changes) -> dict:
@@ -52,7 +46,9 @@ def test_a_connected_mailbox_reads_its_folders_and_syncs(dovecot, mail_user, adm
     dovecot.deliver(make_email(subject="Already waiting"), to=mail_user.address)
 
     with caplog.at_level(logging.DEBUG):
-        response = _as(admin).post(URL, _form(dovecot, mail_user, crm_rule="smart:support-request"))
+        response = logged_in(admin).post(
+            URL, _form(dovecot, mail_user, crm_rule="smart:support-request")
+        )
 
     mailbox = Mailbox.objects.get(address=mail_user.address)
     assert response.status_code == 302
@@ -71,7 +67,7 @@ def test_a_connected_mailbox_reads_its_folders_and_syncs(dovecot, mail_user, adm
 
 
 def test_a_wrong_password_saves_nothing_and_says_the_server_refused(dovecot, mail_user, admin):
-    response = _as(admin).post(URL, _form(dovecot, mail_user, password="wrong"))
+    response = logged_in(admin).post(URL, _form(dovecot, mail_user, password="wrong"))
 
     page = response.content.decode()
     assert response.status_code == 200
@@ -83,21 +79,21 @@ def test_a_wrong_password_saves_nothing_and_says_the_server_refused(dovecot, mai
 def test_an_unreachable_server_saves_nothing(dovecot, mail_user, admin):
     closed = free_port()
 
-    response = _as(admin).post(URL, _form(dovecot, mail_user, imap_port=closed))
+    response = logged_in(admin).post(URL, _form(dovecot, mail_user, imap_port=closed))
 
     assert f"cannot connect to {dovecot.host}:{closed}" in response.content.decode()
     assert not Mailbox.objects.exists()
 
 
 def test_no_silent_downgrade_when_the_server_offers_no_starttls(dovecot, mail_user, admin):
-    response = _as(admin).post(URL, _form(dovecot, mail_user, imap_security="starttls"))
+    response = logged_in(admin).post(URL, _form(dovecot, mail_user, imap_security="starttls"))
 
     assert "does not offer STARTTLS" in response.content.decode()
     assert not Mailbox.objects.exists()
 
 
 def test_a_mailbox_fed_by_the_ingress_needs_no_imap_server(admin):
-    response = _as(admin).post(
+    response = logged_in(admin).post(
         URL,
         {"address": "info@acme.test", "ingress_only": "on", "crm_rule": "lead", "initial_days": 30},
     )
@@ -108,7 +104,7 @@ def test_a_mailbox_fed_by_the_ingress_needs_no_imap_server(admin):
 
 
 def test_an_address_connected_already_is_refused(dovecot, mail_user, admin):
-    client = _as(admin)
+    client = logged_in(admin)
     client.post(URL, _form(dovecot, mail_user))
 
     response = client.post(URL, _form(dovecot, mail_user, name="Again"))
@@ -130,14 +126,14 @@ def test_an_address_connected_already_is_refused(dovecot, mail_user, admin):
     ],
 )
 def test_bad_input_is_refused_before_any_login(dovecot, mail_user, admin, changes):
-    response = _as(admin).post(URL, _form(dovecot, mail_user, **changes))
+    response = logged_in(admin).post(URL, _form(dovecot, mail_user, **changes))
 
     assert response.status_code == 200 and response.context["form"].errors
     assert not Mailbox.objects.exists()
 
 
 def test_only_an_administrator_connects_a_shared_mailbox(dovecot, mail_user):
-    client = _as(UserFactory())
+    client = logged_in(UserFactory())
 
     assert client.get(URL).status_code == 403
     assert client.post(URL, _form(dovecot, mail_user)).status_code == 403
@@ -146,5 +142,5 @@ def test_only_an_administrator_connects_a_shared_mailbox(dovecot, mail_user):
 
 def test_the_mailbox_list_offers_the_page_to_administrators_only(admin):
     link = f'href="{URL}"'
-    assert link in _as(admin).get(reverse("web:mailboxes")).content.decode()
-    assert link not in _as(UserFactory()).get(reverse("web:mailboxes")).content.decode()
+    assert link in logged_in(admin).get(reverse("web:mailboxes")).content.decode()
+    assert link not in logged_in(UserFactory()).get(reverse("web:mailboxes")).content.decode()
