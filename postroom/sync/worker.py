@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -64,7 +65,7 @@ class Worker:
         # Each watched folder's kick (sync now), and the last request for a sync of it
         # seen in the database (Folder.sync_requested_at).
         self.kicks: dict[int, asyncio.Event] = {}
-        self.requests_seen: dict[int, object] = {}
+        self.requests_seen: dict[int, datetime | None] = {}
         # Folders whose IDLE is up: for them the poll is only a rare safety net, so
         # that hundreds of idle mailboxes cost next to nothing.
         self.pushing: set[int] = set()
@@ -117,7 +118,7 @@ class Worker:
         for folder_id in set(self.requests_seen) - held:
             del self.requests_seen[folder_id]
 
-    def _answer(self, requests: dict[int, object]) -> None:
+    def _answer(self, requests: dict[int, datetime | None]) -> None:
         """Kick the folders whose sync was asked for since the last look. A folder seen
         for the first time has just got its watcher, whose first sync answers any
         request made before."""
@@ -259,7 +260,7 @@ def _poll_interval_of(folder_id: int) -> int | None:
     )
 
 
-def _sync_requests(folder_ids: set[int]) -> dict[int, object]:
+def _sync_requests(folder_ids: set[int]) -> dict[int, datetime | None]:
     """{folder id: when a sync of it was last asked for, or None}."""
     held = Folder.objects.filter(pk__in=folder_ids)
     return dict(held.values_list("pk", "sync_requested_at"))

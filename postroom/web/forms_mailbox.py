@@ -30,8 +30,8 @@ SMART = "smart:"  # a smart rule's choice is "smart:<slug of the type>"
 def crm_rule_choices() -> list[tuple[str, str]]:
     """One choice per rule, the smart rule once per smart type."""
     choices = [
-        (CrmRuleKind.LEAD.value, "Create a lead"),
-        (CrmRuleKind.CONTACT_DEAL.value, "Create a contact and a deal"),
+        (CrmRuleKind.LEAD.value, CrmRuleKind.LEAD.label),
+        (CrmRuleKind.CONTACT_DEAL.value, CrmRuleKind.CONTACT_DEAL.label),
     ]
     choices += [
         (f"{SMART}{slug}", f"Create a “{name}” item")
