@@ -1,9 +1,11 @@
 """initial: connecting a mailbox that already holds N messages of ~10 KB.
 
 Baseline: a bare imaplib loop of `UID FETCH a:b (BODY.PEEK[])` in chunks of 500 over the
-same folder. Postroom: `postroom sync ADDRESS --once --no-jobs` (fetch and store only)
-as a subprocess, timed, its peak RSS from wait4(); then `postroom db_worker --batch`
-parses and captures what was stored, beside a bare `email` parse of the same messages.
+same folder, the better of two runs. Postroom: `postroom sync ADDRESS --once --no-jobs`
+(fetch and store only: until every raw message is durable, recorded or staged for the
+`record` job) as a subprocess, timed, its peak RSS from wait4(), the better of the first
+syncs of two mailboxes holding the same messages; then `postroom db_worker --batch`
+records, parses and captures what was stored, beside a bare `email` parse.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import email
 import email.policy
 import imaplib
+import json
 import random
 import re
 import socket
@@ -113,39 +116,52 @@ def bare_parse_rate(messages: list[bytes]) -> float:
 def run(harness: Harness, table: Table) -> None:
     n = 1_000 if harness.quick else 10_000
     table.title = f"initial: first sync of a folder of {n:,} messages of ~10 KB"
-    user, secret = "bulk", password()
-    harness.dovecot.add_user(user, secret)
-    messages = make_messages(n, address(user))
+    # Two users with the same messages: the first sync of each is timed and the better
+    # counts, as the better of two runs of the bare loop does.
+    users = {"bulk": password(), "bulk2": password()}
+    for user, secret in users.items():
+        harness.dovecot.add_user(user, secret)
+    messages = make_messages(n, address("bulk"))
     size_kb = sum(map(len, messages)) / n / 1024
-    say(f"initial: filling INBOX with {n:,} messages of {size_kb:.1f} KB (MULTIAPPEND)")
-    table.add(
-        "fill (MULTIAPPEND, 2 connections)", n / fill(harness, user, secret, messages), "msg/s"
-    )
+    say(f"initial: filling two INBOXes with {n:,} messages of {size_kb:.1f} KB (MULTIAPPEND)")
+    rate = n / fill(harness, "bulk", users["bulk"], messages)
+    table.add("fill (MULTIAPPEND, 2 connections)", rate, "msg/s")
+    fill(harness, "bulk2", users["bulk2"], messages)
 
     say("initial: bare imaplib UID FETCH, twice (the better counts)")
     bare_rate = 0.0
     for _ in range(2):
-        fetched, seconds = bare_fetch(harness, user, secret)
+        fetched, seconds = bare_fetch(harness, "bulk", users["bulk"])
         assert fetched == n, f"the bare client fetched {fetched} of {n}"
         bare_rate = max(bare_rate, n / seconds)
     table.add("bare imaplib UID FETCH, chunks of 500", bare_rate, "msg/s")
 
-    (mailbox,) = harness.add_mailboxes({user: secret})
-    say("initial: postroom sync --once --no-jobs")
-    sync = harness.check(["sync", mailbox, "--once", "--no-jobs"])
-    db = harness.db()
-    try:
-        stored = db.scalar("SELECT count(*) FROM mail_messagecopy")
+    mailboxes = harness.add_mailboxes(users)
+    say("initial: postroom sync --once --no-jobs, a first sync of each mailbox")
+    runs = []
+    for mailbox in mailboxes:
+        sync = harness.check(["sync", mailbox, "--once", "--no-jobs"])
         # Nothing new the second time: what is left is start-up, login, SELECT, SEARCH.
         again = harness.check(["sync", mailbox, "--once", "--no-jobs"])
-        stage = sync.seconds - again.seconds
+        runs.append((sync.seconds - again.seconds, sync, again))
+    stage, sync, again = min(runs, key=lambda run: run[0])
+    db = harness.db()
+    try:
+        # Durably stored: recorded as copies, or staged in fetched batches to be recorded.
+        staged = sum(
+            len(json.loads(entries) if isinstance(entries, str) else entries)
+            for (entries,) in db.rows("SELECT entries FROM mail_fetchedbatch")
+        )
+        stored = db.scalar("SELECT count(*) FROM mail_messagecopy") + staged
         table.add("`sync --once --no-jobs`, whole command", sync.seconds, "s")
         table.add("  of which start-up (a run with nothing new)", again.seconds, "s")
         table.add(
             "`sync --once`, whole command, rate", n / sync.seconds, "msg/s", baseline=bare_rate
         )
+        for number, (seconds, *_) in enumerate(runs, 1):
+            table.add(f"  fetch-and-store, mailbox {number}", n / seconds, "msg/s")
         table.add(
-            "fetch-and-store rate (without start-up)",
+            "fetch-and-store rate (without start-up, better of 2)",
             n / stage,
             "msg/s",
             baseline=bare_rate,
@@ -154,15 +170,12 @@ def run(harness: Harness, table: Table) -> None:
         )
         table.add(
             "`sync --once` peak RSS",
-            sync.max_rss_mb,
+            max(run[1].max_rss_mb for run in runs),
             "MB",
             goal=f"< {GOAL_RSS_MB} MB",
-            met=sync.max_rss_mb < GOAL_RSS_MB,
+            met=max(run[1].max_rss_mb for run in runs) < GOAL_RSS_MB,
         )
         table.add("`sync --once` CPU time (user + system)", sync.cpu_seconds, "s")
-        if stored != n:
-            table.note(f"only {stored} of {n} messages were stored")
-
         say("initial: postroom db_worker --batch (parse, thread, capture)")
         worker = harness.start(["db_worker", "--batch", "--no-startup-delay", "--interval", "0.05"])
         started = time.perf_counter()
@@ -193,7 +206,8 @@ def run(harness: Harness, table: Table) -> None:
     table.add("  rate", n / all_jobs, "msg/s")
     table.add("`db_worker --batch` peak RSS", finished.max_rss_mb, "MB")
     table.note(
-        f"{stored:,} copies stored, {parsed:,} parsed, {leads} leads and {activities:,} "
-        f"activities; db_worker exited with {finished.returncode}"
+        f"{stored:,} stored ({staged:,} of them staged for the record job), {parsed:,} "
+        f"parsed, {leads} leads and {activities:,} activities; db_worker exited with "
+        f"{finished.returncode}"
     )
     table.note("the bare fetch and parse ran in this process; times include no start-up")

@@ -1,6 +1,7 @@
 """The path of one email, each step a job keyed by what it consumes:
 
-    sync (raw bytes stored, MessageCopy recorded)
+    sync (raw bytes stored, MessageCopy recorded; an initial sync's backfill stores
+          a FetchedBatch, and the `record` job records its messages)
       -> ingest: parse, quarantine on failure, thread into the mailbox's conversation
       -> capture: put it on the right CRM item by the mailbox's rule
       -> assign (routing, with the teamwork issue)
@@ -11,12 +12,15 @@ along the path. Every step is idempotent: running it twice changes nothing.
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
+from django.db import transaction
 from django_tasks import task
 
 from postroom.crm.capture import capture_messages
 from postroom.crm.models import Activity
 from postroom.mail.bulk import select_in
+from postroom.mail.fetched import overdue_batches, record_batch
 from postroom.mail.ingest import ingest_messages
 from postroom.mail.models import Message, outside_spam
 from postroom.mail.purge import purge_messages
@@ -24,6 +28,9 @@ from postroom.mailboxes.models import Mailbox
 
 logger = logging.getLogger(__name__)
 
+# A fetched batch still waiting after this long lost its `record` job (a runner died):
+# the job records a batch in a fraction of a second, and a backlog of them in minutes.
+RECORD_OVERDUE = timedelta(minutes=15)
 # Emails per purge job: a mailbox of 100,000 is forgotten by 20 jobs of small arguments.
 FORGET_BATCH = 5000
 
@@ -35,6 +42,35 @@ def messages_arrived(message_ids: list[int], mailbox_id: int) -> None:
     queues 20 jobs, and a pushed single email is a batch of one.
     """
     ingest.enqueue(message_ids, mailbox_id)
+
+
+def batch_fetched(batch_id: int) -> None:
+    """Record a backfill's fetched batch, once the caller commits."""
+    record.enqueue(batch_id)
+
+
+@task()
+def record(batch_id: int) -> None:
+    # One transaction: the ingest job is queued with the copies it will read, or neither.
+    with transaction.atomic():
+        recorded = record_batch(batch_id)
+        if recorded is None:
+            return  # recorded already: this job ran twice
+        arrived, mailbox_id = recorded
+        if arrived:
+            messages_arrived(arrived, mailbox_id)
+
+
+@task()
+def recover_fetched() -> int:
+    """Record the fetched batches whose `record` job was lost with a dead job runner;
+    safe at any time (the housekeeping of `postroom jobs` runs it every minute)."""
+    overdue = overdue_batches(RECORD_OVERDUE)
+    for batch_id in overdue:
+        record.call(batch_id)
+    if overdue:
+        logger.warning("%s fetched batch(es) had lost their record job: recorded", len(overdue))
+    return len(overdue)
 
 
 def message_arrived(message_id: int, mailbox_id: int) -> None:

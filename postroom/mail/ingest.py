@@ -46,6 +46,15 @@ class FetchedMessage:
     truncated_size: int | None = None
 
 
+def fetch_error_marker(uid: int, error: str) -> bytes:
+    """What is stored for a message whose bytes could not be had: not an email (no From,
+    Date, Subject or Message-ID), so parsing quarantines it. Without a Message-ID its
+    identity is the hash of its body, so the body names the UID: each marker is a
+    message of its own."""
+    reason = f"uid {uid}: {' '.join(error.split())[:900]}"
+    return f"X-Postroom-Fetch-Error: {reason}\r\n\r\n{reason}\r\n".encode("utf-8", "replace")
+
+
 @dataclass(frozen=True)
 class Prepared:
     """What store_copies reads from a batch's bytes before it writes: each message's

@@ -158,6 +158,30 @@ class MessageCopy(models.Model):
         return f"{self.folder} uid {self.uid}"
 
 
+class FetchedBatch(models.Model):
+    """Messages an initial sync wrote to a pack and has not recorded yet.
+
+    The backfill of a folder's window (thousands of old emails at once) stores a batch
+    as its bytes in a pack file, fsynced, plus this one row, committed with the
+    backfill's cursor: the raw messages are durable, and the fetch never waits for the
+    rows of each message. The `record` job turns the row into RawMessage, Message and
+    MessageCopy rows (the same unique keys make it idempotent) and deletes it. New mail
+    does not come this way: it is recorded at once, so push stays within a second.
+    """
+
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="+")
+    uidvalidity = models.BigIntegerField()
+    # The pack file (relative to DATA_DIR/raw) holding the batch's bytes back to back.
+    pack = models.CharField(max_length=200)
+    # One [uid, offset, size, flags, INTERNALDATE (Unix time) or null, size over the
+    # limit (only the headers were fetched) or null] per message.
+    entries = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{len(self.entries)} fetched in {self.folder}"
+
+
 class Conversation(models.Model):
     """A thread in a mailbox: the unit that is assigned, commented on, opened and closed."""
 

@@ -115,6 +115,28 @@ def record(staged: Staged) -> None:
         insert_ignoring_conflicts(RawMessage, staged.columns, staged.rows)
 
 
+def read_places(pack: str, places: list[tuple[int, int]]) -> list[bytes]:
+    """The bytes at each (offset, size) of a pack, written there by `PackWriter.append`
+    but not recorded yet, so not hashed yet: Unreadable when the pack is gone or short."""
+    path = root() / pack
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise Unreadable(f"pack file {path} cannot be opened: {exc.strerror}") from exc
+    try:
+        found = [os.pread(fd, size, offset) for offset, size in places]
+    except OSError as exc:
+        raise Unreadable(f"reading {path} failed: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+    for data, (offset, size) in zip(found, places, strict=True):
+        if len(data) != size:
+            raise Unreadable(
+                f"pack file {path} is truncated ({len(data)} of {size} bytes at offset {offset})"
+            )
+    return found
+
+
 def get(sha256: str) -> bytes:
     """The bytes stored under `sha256`; Unreadable when they are missing or damaged."""
     errors: dict[str, str] = {}

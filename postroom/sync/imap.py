@@ -338,6 +338,9 @@ def append(mailbox, folder: str, raw: bytes, flags: str = "") -> tuple[int, int]
 _UID = re.compile(rb"UID (\d+)")
 _FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
 _INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]+)"')
+# The answer's usual shape (the items in the order asked for, as Dovecot and most
+# servers send them): one match instead of three searches, for every message of a sync.
+_USUAL = re.compile(rb'UID (\d+) FLAGS \(([^)]*)\) INTERNALDATE "([^"]+)"')
 
 
 _MONTHS = {
@@ -483,15 +486,18 @@ def _responses(
 
 
 def _fetched(head: bytes, raw: bytes, tail: bytes) -> FetchedMessage:
-    meta = head + b" " + tail
-    uid = _UID.search(meta)
-    if uid is None:
-        raise SyncError(f"the server sent a message without its UID: {head[:200]!r}")
-    flags = _FLAGS.search(meta)
-    date = _INTERNALDATE.search(meta)
+    if usual := _USUAL.search(head):
+        uid, flags, date = usual.groups()
+    else:
+        meta = head + b" " + tail
+        if (found := _UID.search(meta)) is None:
+            raise SyncError(f"the server sent a message without its UID: {head[:200]!r}")
+        uid = found.group(1)
+        flags = found.group(1) if (found := _FLAGS.search(meta)) else b""
+        date = found.group(1) if (found := _INTERNALDATE.search(meta)) else None
     return FetchedMessage(
-        uid=int(uid.group(1)),
+        uid=int(uid),
         raw=raw,
-        flags=tuple(f.decode() for f in flags.group(1).split()) if flags else (),
-        internal_date=_internal_date(date.group(1)) if date else None,
+        flags=tuple(f.decode() for f in flags.split()),
+        internal_date=_internal_date(date) if date else None,
     )

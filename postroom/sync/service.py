@@ -18,7 +18,14 @@ from django.db import transaction
 
 from postroom import pipeline
 from postroom.mail import rawstore
-from postroom.mail.ingest import FetchedMessage, Prepared, prepare, store_copies
+from postroom.mail.fetched import stage_batch, staged_uids
+from postroom.mail.ingest import (
+    FetchedMessage,
+    Prepared,
+    fetch_error_marker,
+    prepare,
+    store_copies,
+)
 from postroom.mail.models import MessageCopy
 from postroom.mail.rawstore import Staged
 from postroom.mailboxes.actions import (
@@ -46,10 +53,12 @@ class SyncSummary:
     folders: int = 0
     fetched: int = 0
     new: int = 0
+    staged: int = 0  # fetched by a backfill, recorded by the `record` job
     more: bool = False  # stopped early; call again
 
     def __str__(self) -> str:
-        return f"{self.folders} folder(s), {self.fetched} fetched, {self.new} new"
+        text = f"{self.folders} folder(s), {self.fetched} fetched, {self.new} new"
+        return f"{text}, {self.staged} to record" if self.staged else text
 
 
 def server_of(mailbox: Mailbox) -> imap.ServerAddress:
@@ -122,8 +131,8 @@ def sync_folder(
 
 
 def _backfill_left(client, folder: Folder) -> list[int]:
-    """The UIDs of the window below the backfill's cursor that are not stored yet (a
-    widened window holds the mail fetched before: it is not fetched again)."""
+    """The UIDs of the window below the backfill's cursor that are not stored (or staged)
+    yet (a widened window holds the mail fetched before: it is not fetched again)."""
     since = imap.imap_date(date.today() - timedelta(days=folder.mailbox.initial_days))
     below = folder.backfill_below - 1
     if below < 1:  # "UID 1:0" is not a valid set: with nothing below, the backfill is done
@@ -132,7 +141,7 @@ def _backfill_left(client, folder: Folder) -> list[int]:
     stored = MessageCopy.objects.filter(
         folder=folder, uidvalidity=folder.uidvalidity, uid__lte=below
     ).values_list("uid", flat=True)
-    known = set(stored.iterator(chunk_size=10_000))
+    known = set(stored.iterator(chunk_size=10_000)) | staged_uids(folder)
     return [uid for uid in found if uid not in known]
 
 
@@ -183,21 +192,40 @@ def _backfill(folder: Folder, uids: list[int]) -> list[str]:
 
 
 def _fetch_and_store(client, folder, status, uids, summary, budget, progress, move_cursor) -> None:
-    """Fetch `uids` in batches and store each with its cursor move in one transaction."""
+    """Fetch `uids` in batches and store each with its cursor move in one transaction.
+
+    New mail, and a window of one batch, are recorded at once (`store_copies`): they
+    reach the CRM within a second. A bigger backfill, with the file store, only writes
+    each batch to a pack and stages it (a FetchedBatch), and the `record` job records
+    it: thousands of old emails are durable as fast as the server sends them, and the
+    fetch never waits for their rows.
+    """
     batches = list(_batches(imap.sizes(client, uids), uids))
+    staging = move_cursor is _backfill and len(batches) > 1 and rawstore.in_files()
     if budget[0] is not None:
         if len(batches) > budget[0]:
             batches, summary.more = batches[: budget[0]], True
         budget[0] -= len(batches)
+    stages = _staged(client, batches) if staging else _pipelined(client, batches)
     done = 0
-    for batch, (prepared, staged) in zip(batches, _pipelined(client, batches), strict=True):
+    for batch, stored in zip(batches, stages, strict=True):
         with transaction.atomic():
-            arrived = store_copies(folder, status.uidvalidity, prepared, staged)
+            if staging:
+                fetched, (pack, offsets) = stored
+                arrived = []
+                if fetched:
+                    staged = stage_batch(folder, status.uidvalidity, fetched, pack, offsets)
+                    pipeline.batch_fetched(staged.pk)
+                summary.staged += len(fetched)
+            else:
+                prepared, raws = stored
+                fetched = prepared.fetched
+                arrived = store_copies(folder, status.uidvalidity, prepared, raws)
             # The cursor moves in the same transaction as the messages it covers.
             folder.save(update_fields=move_cursor(folder, [uid for uid, _ in batch]))
             if arrived:
                 pipeline.messages_arrived(arrived, folder.mailbox_id)
-        summary.fetched += len(prepared.fetched)
+        summary.fetched += len(fetched)
         summary.new += len(arrived)
         done += len(batch)
         if progress:
@@ -215,24 +243,47 @@ def _pipelined(client, batches: list[list[tuple[int, int]]]) -> Iterator[tuple[P
     caller's thread the database (which bytes are new is asked there, one batch ahead).
     At most FETCH_AHEAD batches wait in memory.
     """
+
+    def stage(prepared: Prepared, writer: rawstore.PackWriter) -> Callable[[], tuple]:
+        raws = dict(zip(prepared.shas, (f.raw for f in prepared.fetched), strict=True))
+        new = rawstore.unknown(raws)
+        return lambda: (prepared, rawstore.stage(new, writer))
+
+    return _overlapped(client, batches, _fetch_prepared, stage)
+
+
+def _staged(
+    client, batches: list[list[tuple[int, int]]]
+) -> Iterator[tuple[list[FetchedMessage], tuple[str, list[int]]]]:
+    """Each batch fetched, and written to a pack and fsynced, ahead of its FetchedBatch
+    row: (messages, (pack, offset of each)). Hashing and identities wait for `record`."""
+
+    def stage(fetched: list[FetchedMessage], writer: rawstore.PackWriter) -> Callable[[], tuple]:
+        return lambda: (fetched, writer.append([f.raw for f in fetched]))
+
+    return _overlapped(client, batches, _fetch_all, stage)
+
+
+def _overlapped(client, batches, fetch, stage) -> Iterator[tuple]:
+    """fetch(client, batch) in a fetch thread, FETCH_AHEAD batches ahead; the work
+    `stage(fetched, writer)` returns (it runs in the caller's thread, the work it returns
+    in a pack thread) one batch ahead of what the caller is storing."""
     if not batches:
         return
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch") as fetcher,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="pack") as packer,
     ):
-        fetching = deque(fetcher.submit(_fetch_prepared, client, b) for b in batches[:FETCH_AHEAD])
+        fetching = deque(fetcher.submit(fetch, client, b) for b in batches[:FETCH_AHEAD])
         later = iter(batches[FETCH_AHEAD:])
         staging: deque[Future] = deque()
         writer = rawstore.pack_writer()  # this thread's pack: no new file per sync
 
         def hand_over() -> None:
-            prepared = fetching.popleft().result()
+            fetched = fetching.popleft().result()
             if (batch := next(later, None)) is not None:
-                fetching.append(fetcher.submit(_fetch_prepared, client, batch))
-            raws = dict(zip(prepared.shas, (f.raw for f in prepared.fetched), strict=True))
-            new = rawstore.unknown(raws)
-            staging.append(packer.submit(lambda: (prepared, rawstore.stage(new, writer))))
+                fetching.append(fetcher.submit(fetch, client, batch))
+            staging.append(packer.submit(stage(fetched, writer)))
 
         hand_over()
         while staging:
@@ -296,16 +347,9 @@ def _fetch_all(client, batch: list[tuple[int, int]]) -> list[FetchedMessage]:
         if len(batch) == 1:
             uid = batch[0][0]
             logger.error("uid %s could not be fetched, stored as a marker: %s", uid, exc)
-            return [FetchedMessage(uid=uid, raw=_fetch_error_marker(uid, str(exc)))]
+            return [FetchedMessage(uid=uid, raw=fetch_error_marker(uid, str(exc)))]
         logger.warning("a batch fetch failed (%s); fetching its messages one by one", exc)
         return [fetched for one in batch for fetched in _fetch_all(client, [one])]
-
-
-def _fetch_error_marker(uid: int, error: str) -> bytes:
-    # Not an email (no From, Date, Subject or Message-ID): parsing quarantines it with
-    # this text, and the UID makes each marker a message of its own.
-    reason = " ".join(error.split())[:900]
-    return f"X-Postroom-Fetch-Error: uid {uid}: {reason}\r\n\r\n".encode("utf-8", "replace")
 
 
 def _batches(sizes: dict[int, int], uids: list[int]) -> Iterator[list[tuple[int, int]]]:
@@ -369,6 +413,7 @@ def sync_mailbox(mailbox: Mailbox, *, progress: Progress | None = None) -> SyncS
             total.folders += summary.folders
             total.fetched += summary.fetched
             total.new += summary.new
+            total.staged += summary.staged
     return total
 
 
@@ -381,7 +426,7 @@ def sync_folder_by_id(folder_id: int) -> bool:
     folder = Folder.objects.select_related("mailbox").get(pk=folder_id)
     with _session(folder.mailbox) as client:
         summary = sync_folder(client, folder, max_batches=BATCHES_PER_RUN)
-    if summary.new:
+    if summary.new or summary.staged:
         logger.info("%s: %s", folder, summary)
     return summary.more
 

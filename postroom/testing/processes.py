@@ -75,11 +75,17 @@ def fill_inbox(dovecot, address: str, count: int) -> None:
 
 
 def sync_with_random_kills(
-    address: str, env: dict[str, str], logs: Path, stored, *, kills: int, max_pause: float
+    address: str,
+    env: dict[str, str],
+    logs: Path,
+    progress: Callable[[], int],
+    *,
+    kills: int,
+    max_pause: float,
 ) -> tuple[int, int]:
     """Run `postroom sync ADDRESS --once` up to `kills` times, each killed with SIGKILL a
-    random moment (up to `max_pause` s) after it stored something (`stored` is a
-    queryset whose count grows), then once to the end. Returns (seed, kills landed);
+    random moment (up to `max_pause` s) after it stored something (`progress` grows with
+    each commit), then once to the end. Returns (seed, kills landed);
     POSTROOM_TEST_SEED replays a run."""
     import random
 
@@ -88,12 +94,12 @@ def sync_with_random_kills(
     args = ["sync", address, "--once", "--no-jobs"]
     landed = 0
     for attempt in range(kills):
-        before = stored.count()
+        before = progress()
         proc = start_postroom(args, env, logs / f"sync-{attempt}.log")
         # Wait until this run is storing, then kill it a random moment later: mid-fetch,
         # mid-batch or between a commit and the next.
         deadline = time.monotonic() + 30
-        while stored.count() == before and proc.poll() is None and time.monotonic() < deadline:
+        while progress() == before and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(rng.uniform(0, max_pause))
         if proc.poll() is not None:

@@ -3,8 +3,9 @@ message readable byte for byte (its SHA-256 is checked on read)."""
 
 import pytest
 
+from postroom import jobs
 from postroom.mail import rawstore
-from postroom.mail.models import Message, MessageCopy, RawMessage
+from postroom.mail.models import FetchedBatch, Message, MessageCopy, RawMessage
 from postroom.testing.processes import fill_inbox, sync_with_random_kills
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,10 +20,17 @@ def test_kill_9_while_writing_packs_loses_and_doubles_nothing(
     fill_inbox(dovecot, mail_user.address, MESSAGES)
     env = {**live_env, "POSTROOM_SYNC_BATCH": "20", "POSTROOM_RAW_STORE": "files"}
     copies = MessageCopy.objects.filter(mailbox=dovecot_mailbox)
-    seed, _ = sync_with_random_kills(
-        mail_user.address, env, tmp_path, copies, kills=KILLS, max_pause=0.05
-    )
+    inbox = dovecot_mailbox.folders.filter(name="INBOX")
 
+    def progress() -> int:  # moves with each commit: the backfill's cursor
+        return inbox.values_list("backfill_done", flat=True).first() or 0
+
+    seed, _ = sync_with_random_kills(
+        mail_user.address, env, tmp_path, progress, kills=KILLS, max_pause=0.05
+    )
+    jobs.drain_embedded_queue()  # a backfill of many batches is recorded by jobs
+
+    assert not FetchedBatch.objects.exists(), seed
     assert copies.count() == copies.values("uid").distinct().count() == MESSAGES, seed
     assert Message.objects.count() == RawMessage.objects.count() == MESSAGES, seed
     assert not RawMessage.objects.filter(pack__isnull=True).exists(), seed

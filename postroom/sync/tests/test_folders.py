@@ -125,10 +125,12 @@ def test_the_initial_fetch_takes_the_window_newest_first(
     with service._session(dovecot_mailbox) as client:
         summary = sync_folder(client, inbox, max_batches=1)
     assert summary.more
+    jobs.drain_embedded_queue()  # the `record` job of each staged batch
     assert sorted(MessageCopy.objects.values_list("uid", flat=True)) == [7, 8]  # the newest
     inbox.refresh_from_db()
     assert (inbox.backfill_done, inbox.backfill_total) == (2, 5)
     sync_mailbox(dovecot_mailbox)
+    jobs.drain_embedded_queue()
     assert sorted(MessageCopy.objects.values_list("uid", flat=True)) == [4, 5, 6, 7, 8]
     inbox.refresh_from_db()
     assert inbox.backfill_below is None and inbox.backfill_done == 5
@@ -178,10 +180,11 @@ def test_a_sync_of_many_batches_writes_one_pack_and_keeps_every_byte(
     sent = [make_email(subject=f"Batch {n}", body=f"body {n} " * 50) for n in range(7)]
     for raw in sent[:5]:
         dovecot.deliver(raw, to=mail_user.address)
-    sync_mailbox(dovecot_mailbox)
+    sync_mailbox(dovecot_mailbox)  # a backfill of three batches: staged, then recorded
+    jobs.drain_embedded_queue()
     for raw in sent[5:]:
         dovecot.deliver(raw, to=mail_user.address)
-    sync_mailbox(dovecot_mailbox)
+    sync_mailbox(dovecot_mailbox)  # new mail: recorded at once
     assert len(list((tmp_path / "raw").glob("packs/*/*.pack"))) == 1
     raws = rawstore.get_many(MessageCopy.objects.values_list("message__raw_sha256", flat=True))
     assert len(raws) == 7  # each read back and checked against its SHA-256

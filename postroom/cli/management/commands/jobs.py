@@ -7,6 +7,7 @@ from django.db import close_old_connections
 
 from postroom import jobs
 from postroom.outbound.jobs import recover_outbox
+from postroom.pipeline import recover_fetched
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ def _housekeeping(stop: threading.Event) -> None:
         close_old_connections()
         try:
             recover_outbox.enqueue()
+            recover_fetched.enqueue()
         except Exception:  # noqa: BLE001 - the next round tries again; never kill the runner
             logger.exception("housekeeping failed")
         finally:
