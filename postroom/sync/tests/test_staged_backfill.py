@@ -108,3 +108,22 @@ def test_new_mail_and_a_window_of_one_batch_are_recorded_at_once(staged, dovecot
     summary = sync_mailbox(staged)
     assert (summary.new, summary.staged) == (1, 0)
     assert MessageCopy.objects.filter(uid=6).exists()
+
+
+def test_a_message_over_the_size_limit_is_staged_with_its_headers(
+    dovecot, mail_user, dovecot_mailbox, settings, tmp_path
+):
+    settings.DATA_DIR = tmp_path
+    settings.POSTROOM = {
+        **settings.POSTROOM,
+        "RAW_STORE": "files",
+        "SYNC_BATCH": 1,
+        "MAX_MESSAGE_SIZE": 20_000,
+    }
+    dovecot.deliver(make_email(subject="Huge", body="x" * 50_000), to=mail_user.address)
+    dovecot.deliver(make_email(subject="Small"), to=mail_user.address)
+    assert sync_mailbox(dovecot_mailbox).staged == 2
+    jobs.drain_embedded_queue()
+    huge = Message.objects.get(subject="Huge")
+    assert huge.truncated_size > 50_000 and huge.raw_size < 20_000
+    assert Message.objects.get(subject="Small").truncated_size is None
