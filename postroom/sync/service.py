@@ -214,8 +214,8 @@ def _fetch_and_store(client, folder, status, uids, summary, budget, progress, mo
                 fetched, (pack, offsets) = stored
                 arrived = []
                 if fetched:
-                    staged = stage_batch(folder, status.uidvalidity, fetched, pack, offsets)
-                    pipeline.batch_fetched(staged.pk)
+                    row = stage_batch(folder, status.uidvalidity, fetched, pack, offsets)
+                    pipeline.batch_fetched(row.pk)
                 summary.staged += len(fetched)
             else:
                 prepared, raws = stored
@@ -233,16 +233,10 @@ def _fetch_and_store(client, folder, status, uids, summary, budget, progress, mo
 
 
 def _pipelined(client, batches: list[list[tuple[int, int]]]) -> Iterator[tuple[Prepared, Staged]]:
-    """Each batch fetched and hashed, and its new raw bytes staged, ahead of its store.
-
-    Three stages overlap, each in its own thread: a fetch thread downloads and hashes
-    the batches to come (`ingest.prepare`); a pack thread writes and fsyncs the raw bytes
-    of the next batch (`rawstore.stage`); the caller inserts the rows of this one. The
-    socket, hashing, writes, fsync and SQLite all release the GIL, so network, disk and
-    database work at once. Only the fetch thread uses the IMAP connection, and only the
-    caller's thread the database (which bytes are new is asked there, one batch ahead).
-    At most FETCH_AHEAD batches wait in memory.
-    """
+    """Each batch fetched and hashed (`ingest.prepare`, in the fetch thread), and its
+    new raw bytes staged (`rawstore.stage`, in the pack thread), ahead of its rows.
+    Which bytes are new is asked in the caller's thread, the only one that uses the
+    database."""
 
     def stage(prepared: Prepared, writer: rawstore.PackWriter) -> Callable[[], tuple]:
         raws = dict(zip(prepared.shas, (f.raw for f in prepared.fetched), strict=True))
@@ -264,10 +258,20 @@ def _staged(
     return _overlapped(client, batches, _fetch_all, stage)
 
 
-def _overlapped(client, batches, fetch, stage) -> Iterator[tuple]:
-    """fetch(client, batch) in a fetch thread, FETCH_AHEAD batches ahead; the work
-    `stage(fetched, writer)` returns (it runs in the caller's thread, the work it returns
-    in a pack thread) one batch ahead of what the caller is storing."""
+def _overlapped(
+    client,
+    batches: list[list[tuple[int, int]]],
+    fetch: Callable[[object, list[tuple[int, int]]], object],
+    stage: Callable[[object, rawstore.PackWriter], Callable[[], tuple]],
+) -> Iterator[tuple]:
+    """What each batch's `stage` work returns, batch after batch, three stages overlapping.
+
+    Each stage in its own thread: a fetch thread runs `fetch` on the batches to come; a
+    pack thread runs the work `stage(fetched, writer)` returns (it writes and fsyncs the
+    next batch's bytes); the caller commits this one. The socket, hashing, writes, fsync
+    and SQLite all release the GIL, so network, disk and database work at once. Only the
+    fetch thread uses the IMAP connection. At most FETCH_AHEAD batches wait in memory.
+    """
     if not batches:
         return
     with (
@@ -288,7 +292,7 @@ def _overlapped(client, batches, fetch, stage) -> Iterator[tuple]:
         hand_over()
         while staging:
             if fetching:
-                hand_over()  # the next batch's bytes are written while this one's rows are
+                hand_over()  # the next batch's bytes are written while this one commits
             yield staging.popleft().result()
 
 

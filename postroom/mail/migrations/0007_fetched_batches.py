@@ -5,22 +5,33 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mail', '0006_raw_pack_files'),
-        ('mailboxes', '0008_folder_roles_and_wider_windows'),
+        ("mail", "0006_raw_pack_files"),
+        ("mailboxes", "0008_folder_roles_and_wider_windows"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='FetchedBatch',
+            name="FetchedBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uidvalidity', models.BigIntegerField()),
-                ('pack', models.CharField(max_length=200)),
-                ('entries', models.JSONField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('folder', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='mailboxes.folder')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("uidvalidity", models.BigIntegerField()),
+                ("pack", models.CharField(max_length=200)),
+                ("entries", models.JSONField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "folder",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="mailboxes.folder",
+                    ),
+                ),
             ],
         ),
     ]
