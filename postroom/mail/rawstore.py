@@ -18,8 +18,10 @@ checked against the SHA-256; bytes that are missing or damaged raise `Unreadable
 with a message that says which pack and why, and callers quarantine instead of crash.
 """
 
+import errno
 import hashlib
 import logging
+import mmap
 import os
 import threading
 import uuid
@@ -212,10 +214,18 @@ def _read_pack(
 
 class PackWriter:
     """Appends to one pack file of its own; one per thread of each process, so writers
-    never share a file. The lock only serialises a thread's writer lent to a helper."""
+    never share a file. The lock only serialises a thread's writer lent to a helper.
 
-    def __init__(self) -> None:
+    A `direct` writer is for bulk (an initial fetch's batches of megabytes): it writes
+    with O_DIRECT from a page-aligned buffer, each batch starting on a block boundary.
+    The bytes skip the page cache: no copy into it and no dirty pages to write back,
+    which on a small machine cost as much CPU as fetching them. Where the file system
+    refuses O_DIRECT (tmpfs), it writes as the others do.
+    """
+
+    def __init__(self, *, direct: bool = False) -> None:
         self.lock = threading.Lock()
+        self.direct = direct and hasattr(os, "O_DIRECT")
         self.fd: int | None = None
         self.root: Path | None = None
         self.name = ""
@@ -243,7 +253,10 @@ class PackWriter:
             offsets.append(position)
             position += len(raw)
         try:
-            _write_all(self.fd, raws)
+            if self.direct:
+                position = self.end + _write_direct(self.fd, raws, total, self.end)
+            else:
+                _write_all(self.fd, raws)
             os.fsync(self.fd)
         except OSError:
             # The file's end is unknown now (a partial write): the next batch starts a
@@ -258,7 +271,16 @@ class PackWriter:
         directory = root() / "packs" / str(year)
         created = _make_dirs(directory)
         name = f"packs/{year}/{uuid.uuid4().hex}.pack"
-        fd = os.open(root() / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        try:
+            fd = os.open(
+                root() / name, flags | (os.O_DIRECT if self.direct else os.O_APPEND), 0o600
+            )
+        except OSError as exc:
+            if not self.direct or exc.errno != errno.EINVAL:
+                raise
+            self.direct = False  # not on this file system
+            fd = os.open(root() / name, flags | os.O_APPEND, 0o600)
         # The new file's directory entry must be as durable as its bytes.
         for path in {directory, *created}:
             _fsync_dir(path)
@@ -268,6 +290,33 @@ class PackWriter:
         if self.fd is not None:
             os.close(self.fd)
         self.fd = None
+
+
+# O_DIRECT writes whole blocks at block offsets: 4 KiB suits every common disk.
+_BLOCK = 4096
+
+
+def _write_direct(fd: int, raws: list[bytes], total: int, offset: int) -> int:
+    """Write `raws` back to back at `offset` (a block boundary) through a page-aligned
+    buffer, zero-padded to whole blocks; the bytes taken, padding included."""
+    if not total:
+        return 0
+    padded = -(-total // _BLOCK) * _BLOCK
+    with mmap.mmap(-1, padded) as buffer:  # anonymous: page-aligned, zero-filled
+        position = 0
+        for raw in raws:
+            buffer[position : position + len(raw)] = raw
+            position += len(raw)
+        view, done = memoryview(buffer), 0
+        try:
+            while done < padded:
+                written = os.pwrite(fd, view[done:], offset + done)
+                if written <= 0 or written % _BLOCK:
+                    raise OSError(errno.EIO, f"a direct write stopped after {written} bytes")
+                done += written
+        finally:
+            view.release()
+    return padded
 
 
 def _write_all(fd: int, raws: list[bytes]) -> None:
@@ -304,12 +353,13 @@ def _fsync_dir(path: Path) -> None:
 _local = threading.local()
 
 
-def pack_writer() -> PackWriter:
-    """This thread's writer; a forked child starts its own pack."""
-    writer = getattr(_local, "writer", None)
-    if writer is None or _local.pid != os.getpid():
-        writer, _local.pid = PackWriter(), os.getpid()
-        _local.writer = writer
+def pack_writer(*, direct: bool = False) -> PackWriter:
+    """This thread's writer (its `direct` one for bulk); a forked child starts its own."""
+    if getattr(_local, "pid", None) != os.getpid():
+        _local.writers, _local.pid = {}, os.getpid()
+    writer = _local.writers.get(direct)
+    if writer is None:
+        writer = _local.writers[direct] = PackWriter(direct=direct)
     elif writer.root != root():
         writer.close()  # DATA_DIR changed (tests): a pack in the new directory
     writer.root = root()

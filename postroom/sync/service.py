@@ -243,7 +243,7 @@ def _pipelined(client, batches: list[list[tuple[int, int]]]) -> Iterator[tuple[P
         new = rawstore.unknown(raws)
         return lambda: (prepared, rawstore.stage(new, writer))
 
-    return _overlapped(client, batches, _fetch_prepared, stage)
+    return _overlapped(client, batches, _fetch_prepared, stage, rawstore.pack_writer())
 
 
 def _staged(
@@ -255,7 +255,9 @@ def _staged(
     def stage(fetched: list[FetchedMessage], writer: rawstore.PackWriter) -> Callable[[], tuple]:
         return lambda: (fetched, writer.append([f.raw for f in fetched]))
 
-    return _overlapped(client, batches, _fetch_all, stage)
+    # Megabytes a batch, read back once by `record`: written past the page cache.
+    writer = rawstore.pack_writer(direct=True)
+    return _overlapped(client, batches, _fetch_all, stage, writer)
 
 
 def _overlapped(
@@ -263,14 +265,17 @@ def _overlapped(
     batches: list[list[tuple[int, int]]],
     fetch: Callable[[object, list[tuple[int, int]]], object],
     stage: Callable[[object, rawstore.PackWriter], Callable[[], tuple]],
+    writer: rawstore.PackWriter,
 ) -> Iterator[tuple]:
     """What each batch's `stage` work returns, batch after batch, three stages overlapping.
 
     Each stage in its own thread: a fetch thread runs `fetch` on the batches to come; a
     pack thread runs the work `stage(fetched, writer)` returns (it writes and fsyncs the
-    next batch's bytes); the caller commits this one. The socket, hashing, writes, fsync
-    and SQLite all release the GIL, so network, disk and database work at once. Only the
-    fetch thread uses the IMAP connection. At most FETCH_AHEAD batches wait in memory.
+    next batch's bytes with `writer`, one of the caller's thread: a sync adds to its
+    thread's pack instead of starting one); the caller commits this one. The socket,
+    hashing, writes, fsync and SQLite all release the GIL, so network, disk and database
+    work at once. Only the fetch thread uses the IMAP connection. At most FETCH_AHEAD
+    batches wait in memory.
     """
     if not batches:
         return
@@ -281,7 +286,6 @@ def _overlapped(
         fetching = deque(fetcher.submit(fetch, client, b) for b in batches[:FETCH_AHEAD])
         later = iter(batches[FETCH_AHEAD:])
         staging: deque[Future] = deque()
-        writer = rawstore.pack_writer()  # this thread's pack: no new file per sync
 
         def hand_over() -> None:
             fetched = fetching.popleft().result()

@@ -1,5 +1,7 @@
 """The raw message store: pack files (POSTROOM_RAW_STORE=files) and the database ("db")."""
 
+import errno
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -189,3 +191,46 @@ def test_the_database_store_keeps_the_bytes_in_the_row_and_writes_no_file(settin
 def test_an_unknown_sha_is_unreadable_with_a_clear_message(files):
     with pytest.raises(rawstore.Unreadable, match="is not stored"):
         rawstore.get("0" * 64)
+
+
+def _direct_appends(writer: rawstore.PackWriter) -> list[tuple[list[bytes], list[int]]]:
+    """Three batches of odd sizes through `writer`: (bytes, offsets) of each."""
+    appended = []
+    for n, count in enumerate([3, 1, 5]):
+        raws = [_email(f"Bulk {n}.{i}") + b"x" * (777 * i) for i in range(count)]
+        pack, offsets = writer.append(raws)
+        appended.append((raws, offsets))
+    writer.close()
+    return appended
+
+
+def test_a_direct_writer_starts_each_batch_on_a_block_and_reads_back_byte_for_byte(files):
+    writer = rawstore.PackWriter(direct=True)
+    writer.root = files
+    appended = _direct_appends(writer)
+    assert writer.direct  # ext4 takes O_DIRECT
+    (pack,) = _packs(files)
+    for raws, offsets in appended:
+        assert offsets[0] % 4096 == 0
+        places = [(offset, len(raw)) for raw, offset in zip(raws, offsets, strict=True)]
+        assert rawstore.read_places(str(pack.relative_to(files)), places) == raws
+
+
+def test_a_direct_writer_writes_as_the_others_where_o_direct_is_refused(files, monkeypatch):
+    real_open = os.open
+
+    def refusing_o_direct(path, flags, *args):  # as older tmpfs or some FUSE mounts do
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(rawstore.os, "open", refusing_o_direct)
+    writer = rawstore.PackWriter(direct=True)
+    writer.root = files
+    appended = _direct_appends(writer)
+    assert not writer.direct
+    (pack,) = _packs(files)
+    for raws, offsets in appended:
+        places = [(offset, len(raw)) for raw, offset in zip(raws, offsets, strict=True)]
+        assert rawstore.read_places(str(pack.relative_to(files)), places) == raws
+    assert pack.stat().st_size == sum(len(raw) for raws, _ in appended for raw in raws)
