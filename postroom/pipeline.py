@@ -89,7 +89,11 @@ def ingest(message_ids: list[int], mailbox_id: int) -> None:
     parsed = [m.pk for m in messages if m.status == Message.Status.PARSED]
     # Mail seen only in the mailbox's spam folder never feeds the CRM.
     wanted = list(outside_spam(parsed, mailbox))
-    if wanted:
+    if len(wanted) == 1:
+        # One email (a push, the ingress): captured in this job, not a second one that
+        # would double the job runner's work per email while the CRM waits for it.
+        capture.call(wanted, mailbox_id)
+    elif wanted:
         capture.enqueue(wanted, mailbox_id)
 
 
