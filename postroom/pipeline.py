@@ -3,7 +3,8 @@
     sync (raw bytes stored, MessageCopy recorded; an initial sync's backfill stores
           a FetchedBatch, and the `record` job records its messages)
       -> ingest: parse, quarantine on failure, thread into the mailbox's conversation
-      -> capture: put it on the right CRM item by the mailbox's rule
+      -> capture: put it on the right CRM item by the mailbox's rule (a batch of one
+         email, a push or the ingress, is captured inside its ingest job)
       -> assign (routing, with the teamwork issue)
 
 Written in one module so the order reads in one place and no app imports one further
