@@ -212,6 +212,13 @@ def _read_pack(
         os.close(fd)
 
 
+# O_DIRECT writes whole blocks at block offsets: 4 KiB suits every common disk.
+_BLOCK = 4096
+# A direct writer keeps a buffer this big at most (an initial fetch's batch of ~10 KB
+# emails is 5 MB); a batch of bigger ones gets a buffer of its own.
+KEPT_BUFFER = 16 * 1024 * 1024
+
+
 class PackWriter:
     """Appends to one pack file of its own; one per thread of each process, so writers
     never share a file. The lock only serialises a thread's writer lent to a helper.
@@ -231,6 +238,7 @@ class PackWriter:
         self.name = ""
         self.end = 0
         self.year = 0
+        self._buffer: mmap.mmap | None = None  # a direct writer's, kept between batches
 
     def append(self, raws: list[bytes]) -> tuple[str, list[int]]:
         """Write `raws` one after the other and fsync: (pack name, offset of each)."""
@@ -254,7 +262,12 @@ class PackWriter:
             position += len(raw)
         try:
             if self.direct:
-                position = self.end + _write_direct(self.fd, raws, total, self.end)
+                buffer = self._direct_buffer(total)
+                try:
+                    position = self.end + _write_direct(self.fd, raws, total, self.end, buffer)
+                finally:
+                    if buffer is not self._buffer:
+                        buffer.close()
             else:
                 _write_all(self.fd, raws)
             os.fsync(self.fd)
@@ -265,6 +278,21 @@ class PackWriter:
             raise
         self.end = position
         return self.name, offsets
+
+    def _direct_buffer(self, total: int) -> mmap.mmap:
+        """A page-aligned buffer for `total` bytes in whole blocks. The one of the last
+        batch when it is big enough: a fresh mapping's every page faults and is zeroed
+        on first touch, which cost as much CPU as the copy itself."""
+        padded = max(-(-total // _BLOCK), 1) * _BLOCK
+        if self._buffer is None or len(self._buffer) < padded:
+            if self._buffer is not None:
+                self._buffer.close()
+            self._buffer = None
+            buffer = mmap.mmap(-1, padded)  # anonymous: page-aligned
+            if padded > KEPT_BUFFER:
+                return buffer  # a rare batch of big messages: not held on to
+            self._buffer = buffer
+        return self._buffer
 
     def _open_new(self, year: int) -> None:
         self.close()
@@ -290,32 +318,32 @@ class PackWriter:
         if self.fd is not None:
             os.close(self.fd)
         self.fd = None
+        if self._buffer is not None:
+            self._buffer.close()
+        self._buffer = None
 
 
-# O_DIRECT writes whole blocks at block offsets: 4 KiB suits every common disk.
-_BLOCK = 4096
-
-
-def _write_direct(fd: int, raws: list[bytes], total: int, offset: int) -> int:
-    """Write `raws` back to back at `offset` (a block boundary) through a page-aligned
-    buffer, zero-padded to whole blocks; the bytes taken, padding included."""
+def _write_direct(fd: int, raws: list[bytes], total: int, offset: int, buffer: mmap.mmap) -> int:
+    """Write `raws` back to back at `offset` (a block boundary) through `buffer`
+    (page-aligned, at least `total` bytes in whole blocks), zero-padded to whole blocks;
+    the bytes taken, padding included."""
     if not total:
         return 0
     padded = -(-total // _BLOCK) * _BLOCK
-    with mmap.mmap(-1, padded) as buffer:  # anonymous: page-aligned, zero-filled
-        position = 0
-        for raw in raws:
-            buffer[position : position + len(raw)] = raw
-            position += len(raw)
-        view, done = memoryview(buffer), 0
-        try:
-            while done < padded:
-                written = os.pwrite(fd, view[done:], offset + done)
-                if written <= 0 or written % _BLOCK:
-                    raise OSError(errno.EIO, f"a direct write stopped after {written} bytes")
-                done += written
-        finally:
-            view.release()
+    position = 0
+    for raw in raws:
+        buffer[position : position + len(raw)] = raw
+        position += len(raw)
+    buffer[total:padded] = bytes(padded - total)
+    view, done = memoryview(buffer), 0
+    try:
+        while done < padded:
+            written = os.pwrite(fd, view[done:padded], offset + done)
+            if written <= 0 or written % _BLOCK:
+                raise OSError(errno.EIO, f"a direct write stopped after {written} bytes")
+            done += written
+    finally:
+        view.release()
     return padded
 
 

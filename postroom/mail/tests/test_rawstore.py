@@ -234,3 +234,25 @@ def test_a_direct_writer_writes_as_the_others_where_o_direct_is_refused(files, m
         places = [(offset, len(raw)) for raw, offset in zip(raws, offsets, strict=True)]
         assert rawstore.read_places(str(pack.relative_to(files)), places) == raws
     assert pack.stat().st_size == sum(len(raw) for raws, _ in appended for raw in raws)
+
+
+def test_a_direct_writer_pads_a_small_batch_with_zeros_not_the_bytes_of_a_bigger_one(files):
+    writer = rawstore.PackWriter(direct=True)
+    writer.root = files
+    writer.append([b"a" * 9000])
+    name, (offset,) = writer.append([b"b" * 100])
+    writer.close()
+    pack = (files / name).read_bytes()
+    assert pack[offset : offset + 4096] == b"b" * 100 + bytes(3996)
+
+
+@pytest.mark.parametrize("kept", [4096, rawstore.KEPT_BUFFER])
+def test_a_direct_writer_writes_batches_bigger_than_the_buffer_it_keeps(files, monkeypatch, kept):
+    monkeypatch.setattr(rawstore, "KEPT_BUFFER", kept)
+    writer = rawstore.PackWriter(direct=True)
+    writer.root = files
+    appended = _direct_appends(writer)
+    (pack,) = _packs(files)
+    for raws, offsets in appended:
+        places = [(offset, len(raw)) for raw, offset in zip(raws, offsets, strict=True)]
+        assert rawstore.read_places(str(pack.relative_to(files)), places) == raws
