@@ -28,6 +28,7 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from postroom.lib.processes import start_time, stat_fields
 from postroom.testing.dovecot import Dovecot
 from postroom.testing.mail import make_email
 
@@ -96,25 +97,11 @@ def pace(start: float, index: int, spacing: float) -> None:
 # ----------------------------------------------------------------------- /proc
 
 
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name: state is [0], ppid [1]."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
-
-
-def start_time(pid: int) -> str | None:
-    """When the process started (to tell it from a later one with its pid); None if gone."""
-    fields = _stat(pid)
-    return None if fields is None or fields[0] == "Z" else fields[19]
-
-
 def process_tree(root: int) -> list[int]:
     """`root` and all its descendants, alive now."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) and fields[0] != "Z":
+        if entry.name.isdigit() and (fields := stat_fields(int(entry.name))) and fields[0] != "Z":
             children.setdefault(int(fields[1]), []).append(int(entry.name))
     tree, frontier = [], [root]
     while frontier:
@@ -142,7 +129,7 @@ def pss_kb(pid: int) -> int:
 
 def cpu_seconds(pid: int) -> float:
     """CPU time the process used so far: user + system."""
-    fields = _stat(pid)
+    fields = stat_fields(pid)
     return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 

@@ -16,4 +16,14 @@ def uses_celery() -> bool:
 def drain_embedded_queue() -> None:
     """Run every job waiting in the embedded queue, then return (for `sync --once`)."""
     if not uses_celery():
-        call_command("db_worker", batch=True, interval=0.05, startup_delay=False, verbosity=0)
+        # Here, not above: the Celery app imports this package before Django's models.
+        from postroom.jobs.recovery import runner_id
+
+        call_command(
+            "db_worker",
+            batch=True,
+            interval=0.05,
+            startup_delay=False,
+            worker_id=runner_id(),
+            verbosity=0,
+        )

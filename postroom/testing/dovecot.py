@@ -33,6 +33,7 @@ from types import TracebackType
 
 from imap_tools.imap_utf7 import utf7_encode
 
+from postroom.lib.processes import is_running, start_time, stat_fields
 from postroom.testing.tls import write_self_signed
 
 __all__ = ["Dovecot", "DovecotError", "free_port"]
@@ -210,7 +211,7 @@ class Dovecot:
     @property
     def running(self) -> bool:
         """Whether the master process is alive (it may die on its own on a fatal error)."""
-        return self._pid is not None and _alive(self._pid, self._pid_start)
+        return self._pid is not None and is_running(self._pid, self._pid_start)
 
     def __enter__(self) -> Dovecot:
         return self
@@ -469,7 +470,7 @@ service imap {{
         while True:
             with contextlib.suppress(FileNotFoundError, ValueError):
                 pid = int(pid_file.read_text().strip())
-                start = _start_time(pid)
+                start = start_time(pid)
                 if start is not None:
                     self._pid, self._pid_start = pid, start
                     with _running_lock:
@@ -510,14 +511,14 @@ service imap {{
         try:
             children = _descendants(pid)
             with contextlib.suppress(ProcessLookupError):
-                if _alive(pid, start):
+                if is_running(pid, start):
                     os.kill(pid, signal.SIGTERM)
             if not _wait_gone(pid, start, timeout):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
                 _wait_gone(pid, start, 5.0)
             for child_pid, child_start in children.items():
-                if _alive(child_pid, child_start):
+                if is_running(child_pid, child_start):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(child_pid, signal.SIGKILL)
             for child_pid, child_start in children.items():
@@ -686,29 +687,9 @@ def _quote_mailbox(name: str) -> str:
     return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name (state is [0], ppid [1])."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return raw.rsplit(")", 1)[1].split()
-
-
-def _start_time(pid: int) -> str | None:
-    fields = _stat_fields(pid)
-    return None if fields is None or fields[0] == "Z" else fields[19]
-
-
-def _alive(pid: int, start: str | None) -> bool:
-    """Alive and still the same process (pid reuse), and not a zombie nobody reaps."""
-    current = _start_time(pid)
-    return current is not None and (start is None or current == start)
-
-
 def _wait_gone(pid: int, start: str | None, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _alive(pid, start):
+    while is_running(pid, start):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)
@@ -722,7 +703,7 @@ def _descendants(root: int) -> dict[int, str]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        fields = _stat_fields(int(entry.name))
+        fields = stat_fields(int(entry.name))
         if fields is None or fields[0] == "Z":
             continue
         parents[int(entry.name)] = int(fields[1])

@@ -6,12 +6,13 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from postroom import jobs
+from postroom.jobs.recovery import requeue_lost_jobs, runner_id
 from postroom.outbound.jobs import recover_outbox
 from postroom.pipeline import recover_fetched
 
 logger = logging.getLogger(__name__)
 
-# Seconds between housekeeping rounds: jobs lost with a dead worker are re-queued.
+# Seconds between housekeeping rounds: jobs lost with a dead runner are queued again.
 HOUSEKEEPING_EVERY = 60.0
 
 
@@ -22,6 +23,8 @@ def _housekeeping(stop: threading.Event) -> None:
     while True:
         close_old_connections()
         try:
+            if not jobs.uses_celery():
+                requeue_lost_jobs()
             recover_outbox.enqueue()
             recover_fetched.enqueue()
         except Exception:  # noqa: BLE001 - the next round tries again; never kill the runner
@@ -66,4 +69,4 @@ class Command(BaseCommand):
         else:
             # A short poll interval: the job runner is the step between a fetched
             # email and the CRM, and users wait on it.
-            call_command("db_worker", interval=0.05, verbosity=1)
+            call_command("db_worker", interval=0.05, worker_id=runner_id(), verbosity=1)

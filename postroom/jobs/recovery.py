@@ -1,0 +1,59 @@
+"""Jobs of the embedded queue that a dead job runner left half-done, handed back.
+
+django-tasks-db marks a job RUNNING when a runner claims it and never looks at it
+again: a runner killed mid-job (kill -9, out of memory, a power cut) would leave it
+RUNNING for ever, and the emails it carried stored but never parsed, or parsed but
+never in the CRM. (Celery hands such a job to another worker by itself: it is
+acknowledged only after it ran.) So each runner names itself by host, pid and the
+pid's start time, and any runner on the same host can tell a dead runner's jobs from
+a live one's. Jobs are idempotent: one that died half-way runs again from the start.
+"""
+
+import logging
+import os
+import socket
+
+from django_tasks.base import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
+
+from postroom.lib.processes import is_running, start_time
+
+logger = logging.getLogger(__name__)
+
+# django-tasks-db takes worker ids of at most 64 characters.
+_HOST_CHARS = 40
+
+
+def runner_id() -> str:
+    """This process's name as a job runner: host:pid:start time."""
+    pid = os.getpid()
+    return f"{socket.gethostname()[:_HOST_CHARS]}:{pid}:{start_time(pid)}"
+
+
+def _is_dead(runner: str, host: str) -> bool:
+    """A runner of this host that is gone; a runner of another host (or one named
+    otherwise) cannot be checked from here, and counts as alive."""
+    parts = runner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        return False
+    return not is_running(int(parts[1]), parts[2])
+
+
+def requeue_lost_jobs() -> int:
+    """Put the jobs of dead runners of this host back in the queue; how many."""
+    if start_time(os.getpid()) is None:
+        return 0  # no /proc (not Linux): no runner can be told dead, none is
+    host = socket.gethostname()[:_HOST_CHARS]
+    running = DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING)
+    lost = [
+        job.pk
+        for job in running.only("worker_ids")
+        if job.worker_ids and _is_dead(job.worker_ids[-1], host)
+    ]
+    if not lost:
+        return 0
+    # Only those still RUNNING: one may have finished (or been re-queued) meanwhile.
+    requeued = running.filter(pk__in=lost).update(status=TaskResultStatus.READY, started_at=None)
+    if requeued:
+        logger.warning("%s job(s) of a job runner that died were queued again", requeued)
+    return requeued

@@ -1,0 +1,29 @@
+"""Processes of this host, from /proc: whether a pid is still the process it was.
+
+A pid alone is not an identity: the kernel hands it out again. With the start time
+(field 22 of /proc/PID/stat, in clock ticks since boot) it is.
+"""
+
+from pathlib import Path
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state is [0], ppid [1]); None
+    when there is no such process."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return raw.rsplit(")", 1)[1].split()
+
+
+def start_time(pid: int) -> str | None:
+    """When the process started; None when it is gone (or a zombie nobody reaps)."""
+    fields = stat_fields(pid)
+    return None if fields is None or fields[0] == "Z" else fields[19]
+
+
+def is_running(pid: int, start: str | None) -> bool:
+    """Alive and still the same process (not a later one that got its pid)."""
+    current = start_time(pid)
+    return current is not None and (start is None or current == start)
