@@ -8,6 +8,12 @@ POSTROOM_BROKER_URL names a Redis or RabbitMQ broker.
 from django.conf import settings
 from django.core.management import call_command
 
+# Runs of a job that raises, in all: jobs fail for what passes (a database locked too
+# long, a full disk, a broker restarting) as well as for bugs, and every job is
+# idempotent, so running one again is safe. Celery retries with backoff; the embedded
+# queue at the next housekeeping round (`postroom.jobs.recovery`).
+ATTEMPTS = 3
+
 
 def uses_celery() -> bool:
     return bool(settings.BROKER_URL)

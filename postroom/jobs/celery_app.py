@@ -7,6 +7,8 @@ import os
 
 from celery import Celery
 
+from postroom.jobs import ATTEMPTS
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postroom.settings")
 
 app = Celery("postroom")
@@ -14,7 +16,12 @@ app = Celery("postroom")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
-@app.task(name="postroom.run_job")
+@app.task(
+    name="postroom.run_job",
+    autoretry_for=(Exception,),
+    max_retries=ATTEMPTS - 1,
+    retry_backoff=True,  # about 1, then 2 seconds (with jitter)
+)
 def run_job(task_path: str, args: list, kwargs: dict) -> None:
     from django.utils.module_loading import import_string
 

@@ -1,4 +1,5 @@
-"""Jobs of the embedded queue that a dead job runner left half-done, handed back.
+"""Jobs of the embedded queue that a dead job runner left half-done, or that failed,
+handed back.
 
 django-tasks-db marks a job RUNNING when a runner claims it and never looks at it
 again: a runner killed mid-job (kill -9, out of memory, a power cut) would leave it
@@ -7,21 +8,27 @@ never in the CRM. (Celery hands such a job to another worker by itself: it is
 acknowledged only after it ran.) So each runner names itself by host, pid and the
 pid's start time, and any runner on the same host can tell a dead runner's jobs from
 a live one's. Jobs are idempotent: one that died half-way runs again from the start.
+A job that raised runs again a minute later, up to ATTEMPTS runs in all.
 """
 
 import logging
 import os
 import socket
+from datetime import timedelta
 
+from django.utils import timezone
 from django_tasks.base import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
+from postroom.jobs import ATTEMPTS
 from postroom.lib.processes import is_running, start_time
 
 logger = logging.getLogger(__name__)
 
 # django-tasks-db takes worker ids of at most 64 characters.
 _HOST_CHARS = 40
+# A failed job waits this long before it runs again: what made it fail may pass.
+RETRY_AFTER = timedelta(minutes=1)
 
 
 def runner_id() -> str:
@@ -57,3 +64,20 @@ def requeue_lost_jobs() -> int:
     if requeued:
         logger.warning("%s job(s) of a job runner that died were queued again", requeued)
     return requeued
+
+
+def retry_failed_jobs() -> int:
+    """Queue again the jobs that raised a while ago and have runs left; how many."""
+    failed = DBTaskResult.objects.filter(
+        status=TaskResultStatus.FAILED, finished_at__lte=timezone.now() - RETRY_AFTER
+    )
+    # A run is a claim: the runners that took the job are its runs so far.
+    again = [job.pk for job in failed.only("worker_ids") if len(job.worker_ids) < ATTEMPTS]
+    if not again:
+        return 0
+    retried = failed.filter(pk__in=again).update(
+        status=TaskResultStatus.READY, started_at=None, finished_at=None
+    )
+    if retried:
+        logger.warning("%s failed job(s) queued to run again", retried)
+    return retried

@@ -16,3 +16,13 @@ def wait_for_file(path: str, started: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{path} never appeared")
         time.sleep(0.05)
+
+
+@task()
+def fail_first_runs(path: str, failures: int) -> None:
+    """Writes a line to `path` each run, and raises in the first `failures` runs."""
+    with open(path, "a") as log:
+        log.write("run\n")
+    runs = len(Path(path).read_text().splitlines())
+    if runs <= failures:
+        raise RuntimeError(f"run {runs} fails, as the test asked")

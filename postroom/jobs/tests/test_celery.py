@@ -12,6 +12,7 @@ from django.test import override_settings
 from postroom import pipeline
 from postroom.crm.models import Lead
 from postroom.jobs.celery_app import app
+from postroom.jobs.tests.tasks import fail_first_runs
 from postroom.mail.ingest import FetchedMessage, store_copy
 from postroom.testing.factories import MailboxFactory
 from postroom.testing.mail import make_email
@@ -70,3 +71,16 @@ def test_the_path_of_one_email_runs_on_a_celery_worker(celery_worker):
         assert worker.poll() is None, f"the Celery worker died:\n{log.read_text()[-3000:]}"
         assert time.monotonic() < deadline, f"the job did not run:\n{log.read_text()[-3000:]}"
         time.sleep(0.2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_that_raises_runs_again_on_the_celery_worker(celery_worker, tmp_path):
+    worker, log = celery_worker
+    runs = tmp_path / "runs"
+    fail_first_runs.enqueue(str(runs), 1)
+    deadline = time.monotonic() + 30
+    while not runs.exists() or len(runs.read_text().splitlines()) < 2:
+        assert worker.poll() is None, f"the Celery worker died:\n{log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"the job did not run again:\n{log.read_text()[-3000:]}"
+        time.sleep(0.2)
+    assert "run 1 fails" in log.read_text()

@@ -1,15 +1,17 @@
-"""A job runner of the embedded queue killed mid-job: its job runs again, once."""
+"""Jobs of the embedded queue whose runner died, or that raised, run again."""
 
 import os
 import signal
 import socket
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from django_tasks.base import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from postroom.jobs.recovery import requeue_lost_jobs, runner_id
-from postroom.jobs.tests.tasks import wait_for_file
+from postroom.jobs.recovery import requeue_lost_jobs, retry_failed_jobs, runner_id
+from postroom.jobs.tests.tasks import fail_first_runs, wait_for_file
 from postroom.testing.processes import running, start_postroom, wait_for
 
 HOST = socket.gethostname()[:40]
@@ -71,3 +73,36 @@ def test_a_runner_killed_mid_job_has_its_job_run_by_the_next_runner(live_env, tm
             "the second runner to run the job again",
         )
     assert len(job.worker_ids) == 2
+
+
+def _failed_job(runs: int, ago: timedelta) -> DBTaskResult:
+    job = _running_job(runner_id())
+    job.set_failed(RuntimeError("the database was locked"))
+    DBTaskResult.objects.filter(pk=job.pk).update(
+        worker_ids=[runner_id()] * runs, finished_at=timezone.now() - ago
+    )
+    return job
+
+
+@pytest.mark.django_db
+def test_a_failed_job_runs_again_a_minute_later_three_runs_in_all():
+    again = _failed_job(runs=2, ago=timedelta(minutes=2))
+    just_now = _failed_job(runs=1, ago=timedelta(seconds=5))
+    spent = _failed_job(runs=3, ago=timedelta(minutes=2))
+    assert retry_failed_jobs() == 1
+    assert _status(again) == TaskResultStatus.READY
+    assert {_status(just_now), _status(spent)} == {TaskResultStatus.FAILED}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_that_failed_succeeds_when_the_next_runner_runs_it_again(live_env, tmp_path):
+    runs = tmp_path / "runs"
+    result = fail_first_runs.enqueue(str(runs), 1)
+    job = DBTaskResult.objects.get(pk=result.id)
+    with running(["jobs"], live_env, tmp_path / "first-runner.log"):
+        wait_for(lambda: _status(job) == TaskResultStatus.FAILED, 60, "the first run to fail")
+    DBTaskResult.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(minutes=2))
+
+    with running(["jobs"], live_env, tmp_path / "second-runner.log"):
+        wait_for(lambda: _status(job) == TaskResultStatus.SUCCESSFUL, 60, "the job to run again")
+    assert runs.read_text().splitlines() == ["run", "run"]

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from postroom import jobs
-from postroom.jobs.recovery import requeue_lost_jobs, runner_id
+from postroom.jobs.recovery import requeue_lost_jobs, retry_failed_jobs, runner_id
 from postroom.outbound.jobs import recover_outbox
 from postroom.pipeline import recover_fetched
 
@@ -25,6 +25,7 @@ def _housekeeping(stop: threading.Event) -> None:
         try:
             if not jobs.uses_celery():
                 requeue_lost_jobs()
+                retry_failed_jobs()
             recover_outbox.enqueue()
             recover_fetched.enqueue()
         except Exception:  # noqa: BLE001 - the next round tries again; never kill the runner
