@@ -285,9 +285,7 @@ class PackWriter:
         on first touch, which cost as much CPU as the copy itself."""
         padded = max(-(-total // _BLOCK), 1) * _BLOCK
         if self._buffer is None or len(self._buffer) < padded:
-            if self._buffer is not None:
-                self._buffer.close()
-            self._buffer = None
+            self._drop_buffer()
             buffer = mmap.mmap(-1, padded)  # anonymous: page-aligned
             if padded > KEPT_BUFFER:
                 return buffer  # a rare batch of big messages: not held on to
@@ -318,6 +316,14 @@ class PackWriter:
         if self.fd is not None:
             os.close(self.fd)
         self.fd = None
+        self._drop_buffer()
+
+    def release_buffer(self) -> None:
+        """Give a direct writer's buffer back (after a bulk write: it is megabytes)."""
+        with self.lock:
+            self._drop_buffer()
+
+    def _drop_buffer(self) -> None:
         if self._buffer is not None:
             self._buffer.close()
         self._buffer = None

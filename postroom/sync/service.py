@@ -257,7 +257,10 @@ def _staged(
 
     # Megabytes a batch, read back once by `record`: written past the page cache.
     writer = rawstore.pack_writer(direct=True)
-    return _overlapped(client, batches, _fetch_all, stage, writer)
+    try:
+        yield from _overlapped(client, batches, _fetch_all, stage, writer)
+    finally:
+        writer.release_buffer()  # the pack thread is done with it: its thread has ended
 
 
 def _overlapped(

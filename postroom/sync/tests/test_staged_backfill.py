@@ -42,6 +42,10 @@ def test_a_backfill_of_many_batches_is_durable_before_it_is_recorded(staged):
         assert all(b"Subject: Old" in raw for raw in rawstore.read_places(batch.pack, places))
 
 
+def test_the_bulk_writer_gives_its_buffer_back_when_the_backfill_is_staged(staged):
+    assert rawstore.pack_writer(direct=True)._buffer is None  # megabytes, idle otherwise
+
+
 def test_recording_a_batch_twice_stores_each_message_once(staged):
     for batch_id in FetchedBatch.objects.values_list("pk", flat=True):
         pipeline.record.call(batch_id)
