@@ -14,7 +14,7 @@ of the mailboxes:
 - search: 200 searches through `postroom.mail.search.search()` (1-2 words of common,
   middling and rare frequency, half of them within one mailbox), the first page of 50
   with snippets; and the whole search page (view and template) for the same queries;
-- conversation list: the queries the mailbox page runs (`with_unread(...)`, count and
+- conversation list: the queries the mailbox page runs (`listed_conversations(...)`, count and
   first page of 50 by -last_message_at, the quarantine count), and the whole page.
 
 Prints a table with p50/p95/max, the goals (search < 200 ms, list < 50 ms) and the
@@ -488,7 +488,7 @@ def measure(options: Options, world: World) -> list[tuple[str, list[float], floa
     from django.core.paginator import Paginator
     from django.test import RequestFactory
 
-    from postroom.mail.models import Conversation, quarantined_in, with_unread
+    from postroom.mail.models import listed_conversations, quarantined_in
     from postroom.mail.search import search
     from postroom.web import views
 
@@ -536,12 +536,12 @@ def measure(options: Options, world: World) -> list[tuple[str, list[float], floa
     rng = random.Random(7)
     boxes = [rng.choice(world.granted) for _ in range(options.searches)]
     for mailbox in boxes[:20]:
-        list(with_unread(Conversation.objects.filter(mailbox=mailbox))[:50])
+        list(listed_conversations(mailbox)[:50])
 
     took = []
     for mailbox in boxes:
         with timer(took):
-            conversations = with_unread(Conversation.objects.filter(mailbox=mailbox))
+            conversations = listed_conversations(mailbox)
             page = Paginator(conversations, views.PAGE_SIZE).get_page(1)
             list(page.object_list)
             quarantined_in(mailbox).count()
@@ -561,14 +561,14 @@ def explain(world: World) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from postroom.mail.models import Conversation, with_unread
+    from postroom.mail.models import listed_conversations
     from postroom.mail.search import search
 
     prefix = "EXPLAIN QUERY PLAN " if connection.vendor == "sqlite" else "EXPLAIN ANALYZE "
     common = world.words.vocabulary[5]
     with CaptureQueriesContext(connection) as captured:
         search(world.user, common)
-    conversations = with_unread(Conversation.objects.filter(mailbox=world.granted[0]))
+    conversations = listed_conversations(world.granted[0])
     main = next(q["sql"] for q in captured.captured_queries if "COUNT(*) OVER" in q["sql"])
     sqls = [main, str(conversations[:50].query)]
     with connection.cursor() as cursor:

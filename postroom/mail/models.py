@@ -232,6 +232,22 @@ def quarantined_in(mailbox: Mailbox) -> models.QuerySet[Message]:
     ).distinct()
 
 
+def listed_conversations(mailbox: Mailbox) -> models.QuerySet[Conversation]:
+    """The mailbox's conversation list: those with an email it still holds, newest
+    first, each with `is_unread`.
+
+    One whose emails were all deleted, on the server or here, leaves the list but keeps
+    its links: when an email comes back (moved to another synced folder, or a folder
+    renumbered on the server) it is back in the same conversation.
+    """
+    held = MessageCopy.objects.filter(
+        message_id=OuterRef("message_id"), mailbox_id=OuterRef(OuterRef("mailbox_id"))
+    )
+    links = ConversationMessage.objects.filter(conversation=OuterRef("pk"))
+    conversations = Conversation.objects.filter(mailbox=mailbox)
+    return with_unread(conversations.filter(Exists(links.filter(Exists(held)))))
+
+
 def with_unread(conversations: models.QuerySet) -> models.QuerySet:
     """Annotate `is_unread`: some copy of one of its messages in this mailbox lacks \\Seen.
 

@@ -25,8 +25,8 @@ from postroom.mail.models import (
     Conversation,
     ConversationMessage,
     Message,
+    listed_conversations,
     quarantined_in,
-    with_unread,
 )
 from postroom.mail.quotes import fold_html, split_reply
 from postroom.mail.sanitize import find_inline_image, sanitize_html, text_to_html
@@ -154,7 +154,7 @@ def mailbox_list(request):
 @login_required
 def conversation_list(request, mailbox_id: int):
     mailbox = get_mailbox_for_user(request.user, mailbox_id)
-    conversations = with_unread(Conversation.objects.filter(mailbox=mailbox))
+    conversations = listed_conversations(mailbox)
     page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,

@@ -8,7 +8,7 @@ import pytest
 from postroom import jobs
 from postroom.crm.models import Lead
 from postroom.mail import rawstore
-from postroom.mail.models import Conversation, Message, MessageCopy
+from postroom.mail.models import Conversation, Message, MessageCopy, listed_conversations
 from postroom.mailboxes.models import Folder
 from postroom.sync import service
 from postroom.sync.service import delete_on_server, discover_folders, sync_folder, sync_mailbox
@@ -95,6 +95,37 @@ def test_messages_deleted_on_the_server_leave_the_folder(
         Message.objects.get(copies__uid=1).identity
     ]
     assert Message.objects.count() == 2  # the email itself stays (it may be on the CRM)
+
+
+def test_a_conversation_whose_emails_were_deleted_on_the_server_leaves_the_list(
+    dovecot, mail_user, dovecot_mailbox, server
+):
+    dovecot.deliver(make_email(subject="keep"), to=mail_user.address)
+    dovecot.deliver(make_email(subject="drop"), to=mail_user.address)
+    sync_mailbox(dovecot_mailbox)
+    jobs.drain_embedded_queue()
+    server.select("INBOX")
+    server.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
+    server.expunge()
+    sync_mailbox(dovecot_mailbox)
+    assert [c.subject for c in listed_conversations(dovecot_mailbox)] == ["keep"]
+
+
+def test_an_email_moved_between_synced_folders_stays_in_its_conversation(
+    dovecot, mail_user, dovecot_mailbox, server
+):
+    discover_folders(dovecot_mailbox)
+    dovecot_mailbox.folders.filter(name="Archive").update(is_synced=True)
+    dovecot.deliver(make_email(subject="file me"), to=mail_user.address)
+    sync_mailbox(dovecot_mailbox)
+    jobs.drain_embedded_queue()
+    before = Conversation.objects.get()
+    server.select("INBOX")
+    server.uid("MOVE", "1", "Archive")
+    sync_mailbox(dovecot_mailbox)
+    jobs.drain_embedded_queue()
+    assert MessageCopy.objects.get().folder.name == "Archive"
+    assert list(listed_conversations(dovecot_mailbox)) == [before]
 
 
 def test_deleting_in_postroom_moves_the_message_to_the_server_trash(
