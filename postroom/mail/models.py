@@ -190,6 +190,7 @@ class Conversation(models.Model):
     normalized_subject = models.CharField(max_length=255, blank=True, db_index=True)
     last_message_at = models.DateTimeField(db_index=True)
     last_sender = models.CharField(max_length=500, blank=True)
+    # The emails of it that its mailbox still holds: 0 takes it off the list.
     message_count = models.PositiveIntegerField(default=0)
     messages = models.ManyToManyField(Message, through="ConversationMessage")
 
@@ -233,19 +234,9 @@ def quarantined_in(mailbox: Mailbox) -> models.QuerySet[Message]:
 
 
 def listed_conversations(mailbox: Mailbox) -> models.QuerySet[Conversation]:
-    """The mailbox's conversation list: those with an email it still holds, newest
-    first, each with `is_unread`.
-
-    One whose emails were all deleted, on the server or here, leaves the list but keeps
-    its links: when an email comes back (moved to another synced folder, or a folder
-    renumbered on the server) it is back in the same conversation.
-    """
-    held = MessageCopy.objects.filter(
-        message_id=OuterRef("message_id"), mailbox_id=OuterRef(OuterRef("mailbox_id"))
-    )
-    links = ConversationMessage.objects.filter(conversation=OuterRef("pk"))
-    conversations = Conversation.objects.filter(mailbox=mailbox)
-    return with_unread(conversations.filter(Exists(links.filter(Exists(held)))))
+    """The mailbox's conversation list, newest first, each with `is_unread`: those with
+    an email the mailbox still holds (`threads.copies_removed` keeps the count)."""
+    return with_unread(Conversation.objects.filter(mailbox=mailbox, message_count__gt=0))
 
 
 def with_unread(conversations: models.QuerySet) -> models.QuerySet:

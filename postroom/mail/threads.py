@@ -13,18 +13,18 @@ A message joins a conversation of its mailbox, in this order of evidence:
 Otherwise it starts a conversation.
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, Exists, F, OuterRef, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
 
 from postroom.mailboxes.models import Mailbox
 
 from .bulk import insert_ignoring_conflicts, insert_returning, update_rows
-from .models import Conversation, ConversationMessage, Message
+from .models import Conversation, ConversationMessage, Message, MessageCopy
 from .parse import normalize_subject
 
 # How far back a message with only a matching subject may join a conversation.
@@ -132,6 +132,8 @@ def thread_messages(messages: Sequence[Message], mailbox: Mailbox) -> dict[int, 
             mailbox=mailbox, message_id__in=[m.pk for m in messages]
         ).values_list("message_id", "conversation_id")
     )
+    if result:  # back in the mailbox (moved between folders, say): counted again
+        recount_conversations(set(result.values()))
     todo = list({m.pk: m for m in messages if m.pk not in result}.values())
     if not todo:
         return result
@@ -370,3 +372,31 @@ def _recount(conversation: Conversation) -> None:
         conversation.last_message_at = last.sort_time
         conversation.last_sender = last.from_name or last.from_address
     conversation.save()
+
+
+def copies_removed(mailbox_id: int, message_ids: Collection[int]) -> None:
+    """After copies of `message_ids` left the mailbox (deleted on the server or here):
+    their conversations count only the emails it still holds, and one that holds none
+    leaves the list. The links stay: an email that comes back (moved to another synced
+    folder) is back in the same conversation."""
+    links = ConversationMessage.objects.filter(mailbox_id=mailbox_id, message_id__in=message_ids)
+    recount_conversations(set(links.values_list("conversation_id", flat=True)))
+
+
+def recount_conversations(conversation_ids: Collection[int]) -> None:
+    """Set each one's message_count to the emails of it its mailbox holds, in one UPDATE."""
+    if not conversation_ids:
+        return
+    held = MessageCopy.objects.filter(
+        message_id=OuterRef("message_id"), mailbox_id=OuterRef("mailbox_id")
+    )
+    counted = (
+        ConversationMessage.objects.filter(conversation=OuterRef("pk"))
+        .filter(Exists(held))
+        .values("conversation")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    Conversation.objects.filter(pk__in=conversation_ids).update(
+        message_count=Coalesce(Subquery(counted), 0)
+    )

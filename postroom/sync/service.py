@@ -28,6 +28,7 @@ from postroom.mail.ingest import (
 )
 from postroom.mail.models import MessageCopy
 from postroom.mail.rawstore import Staged
+from postroom.mail.threads import copies_removed
 from postroom.mailboxes.actions import (
     ConnectionSettings,
     do_record_sync_failure,
@@ -169,7 +170,10 @@ def _start_initial_fetch(client, folder: Folder, status: imap.FolderStatus) -> l
     with transaction.atomic():
         # Copies under the old numbering point at nothing now; the messages stay, and
         # their identity makes the re-fetched copies join them instead of doubling.
-        MessageCopy.objects.filter(folder=folder).exclude(uidvalidity=status.uidvalidity).delete()
+        _remove_copies(
+            MessageCopy.objects.filter(folder=folder).exclude(uidvalidity=status.uidvalidity),
+            folder.mailbox_id,
+        )
         folder.uidvalidity = status.uidvalidity
         folder.last_uid = max(window) if window else status.uidnext - 1
         folder.backfill_below = folder.last_uid + 1 if window else None
@@ -324,7 +328,7 @@ def _reconcile(client, folder: Folder, status: imap.FolderStatus) -> None:
         if gone is None:  # too many for one IN (...): compare in Python instead
             stored = set(copies.values_list("uid", flat=True))
             gone = copies.filter(uid__in=list(stored - present))
-        removed = gone.delete()[0]
+        removed = _remove_copies(gone, folder.mailbox_id)
         # Compare in Python and write only what differs: without CONDSTORE `changed`
         # holds every message of the folder.
         uids = list(changed)
@@ -466,7 +470,7 @@ def delete_on_server(copy: MessageCopy) -> None:
             imap.expunge(client, copy.uid)  # deleting from Trash deletes for good
         else:
             imap.move(client, copy.uid, trash.name)
-    copy.delete()
+    _remove_copies(MessageCopy.objects.filter(pk=copy.pk), mailbox.pk)
 
 
 def delete_from_mailbox(message_id: int, mailbox: Mailbox) -> int:
@@ -478,6 +482,15 @@ def delete_from_mailbox(message_id: int, mailbox: Mailbox) -> int:
         if mailbox.has_imap and copy.folder.is_synced:
             delete_on_server(copy)
         else:
-            copy.delete()
+            _remove_copies(MessageCopy.objects.filter(pk=copy.pk), mailbox.pk)
         removed += 1
+    return removed
+
+
+def _remove_copies(copies, mailbox_id: int) -> int:
+    """Delete `copies` (of one mailbox) and recount their conversations; how many went."""
+    with transaction.atomic():
+        message_ids = set(copies.values_list("message_id", flat=True))
+        removed = copies.delete()[0]
+        copies_removed(mailbox_id, message_ids)
     return removed

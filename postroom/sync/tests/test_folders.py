@@ -125,7 +125,25 @@ def test_an_email_moved_between_synced_folders_stays_in_its_conversation(
     sync_mailbox(dovecot_mailbox)
     jobs.drain_embedded_queue()
     assert MessageCopy.objects.get().folder.name == "Archive"
-    assert list(listed_conversations(dovecot_mailbox)) == [before]
+    assert [(c.pk, c.message_count) for c in listed_conversations(dovecot_mailbox)] == [
+        (before.pk, 1)
+    ]
+
+
+def test_a_reply_deleted_on_the_server_leaves_its_conversation_with_the_rest(
+    dovecot, mail_user, dovecot_mailbox, server
+):
+    dovecot.deliver(make_email(message_id="<ask@customer.test>"), to=mail_user.address)
+    reply = make_email(subject="Re: Price request", in_reply_to="<ask@customer.test>")
+    dovecot.deliver(reply, to=mail_user.address)
+    sync_mailbox(dovecot_mailbox)
+    jobs.drain_embedded_queue()
+    assert Conversation.objects.get().message_count == 2
+    server.select("INBOX")
+    server.uid("STORE", "2", "+FLAGS", "(\\Deleted)")
+    server.expunge()
+    sync_mailbox(dovecot_mailbox)
+    assert [c.message_count for c in listed_conversations(dovecot_mailbox)] == [1]
 
 
 def test_deleting_in_postroom_moves_the_message_to_the_server_trash(
