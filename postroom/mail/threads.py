@@ -364,8 +364,10 @@ def rethread(message: Message) -> list[Conversation]:
 
 
 def _recount(conversation: Conversation) -> None:
-    """Message count, last time and last sender recomputed from the messages."""
-    messages = list(conversation.messages.all())
+    """Message count, last time and last sender recomputed from the messages its
+    mailbox holds."""
+    held = conversation.messages.filter(copies__mailbox_id=conversation.mailbox_id)
+    messages = list(held.distinct())
     conversation.message_count = len(messages)
     if messages:
         last = max(messages, key=lambda m: m.sort_time)
