@@ -28,7 +28,7 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from postroom.lib.processes import start_time, stat_fields
+from postroom.lib.processes import descendants, start_time, stat_fields
 from postroom.testing.dovecot import Dovecot
 from postroom.testing.mail import make_email
 
@@ -99,16 +99,7 @@ def pace(start: float, index: int, spacing: float) -> None:
 
 def process_tree(root: int) -> list[int]:
     """`root` and all its descendants, alive now."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := stat_fields(int(entry.name))) and fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    tree, frontier = [], [root]
-    while frontier:
-        pid = frontier.pop()
-        tree.append(pid)
-        frontier.extend(children.get(pid, []))
-    return tree
+    return [root, *descendants(root)]
 
 
 def status_kb(pid: int, key: str) -> int:

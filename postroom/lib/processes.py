@@ -27,3 +27,20 @@ def is_running(pid: int, start: str | None) -> bool:
     """Alive and still the same process (not a later one that got its pid)."""
     current = start_time(pid)
     return current is not None and (start is None or current == start)
+
+
+def descendants(root: int) -> dict[int, str]:
+    """Every live process below `root` (not `root` itself), with its start time, from
+    one scan of /proc."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := stat_fields(int(entry.name))) and fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append((int(entry.name), fields[19]))
+    found: dict[int, str] = {}
+    frontier = [root]
+    while frontier:
+        for pid, start in children.get(frontier.pop(), []):
+            if pid not in found:
+                found[pid] = start
+                frontier.append(pid)
+    return found

@@ -33,7 +33,7 @@ from types import TracebackType
 
 from imap_tools.imap_utf7 import utf7_encode
 
-from postroom.lib.processes import is_running, start_time, stat_fields
+from postroom.lib.processes import descendants, is_running, start_time
 from postroom.testing.tls import write_self_signed
 
 __all__ = ["Dovecot", "DovecotError", "free_port"]
@@ -509,7 +509,7 @@ service imap {{
         if pid is None:
             return
         try:
-            children = _descendants(pid)
+            children = descendants(pid)
             with contextlib.suppress(ProcessLookupError):
                 if is_running(pid, start):
                     os.kill(pid, signal.SIGTERM)
@@ -694,29 +694,6 @@ def _wait_gone(pid: int, start: str | None, timeout: float) -> bool:
             return False
         time.sleep(0.02)
     return True
-
-
-def _descendants(root: int) -> dict[int, str]:
-    """All processes below ``root``, with their start times, from one /proc scan."""
-    parents: dict[int, int] = {}
-    starts: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = stat_fields(int(entry.name))
-        if fields is None or fields[0] == "Z":
-            continue
-        parents[int(entry.name)] = int(fields[1])
-        starts[int(entry.name)] = fields[19]
-    found: dict[int, str] = {}
-    frontier = [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent and pid not in found:
-                found[pid] = starts[pid]
-                frontier.append(pid)
-    return found
 
 
 @atexit.register

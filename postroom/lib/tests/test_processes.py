@@ -1,0 +1,36 @@
+"""Processes told apart by pid and start time, from /proc (real processes)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from postroom.lib.processes import descendants, is_running, start_time
+
+# A child that starts a grandchild and waits for it.
+_GRANDCHILD = "import time; time.sleep(30)"
+_CHILD = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {_GRANDCHILD!r}])"
+
+
+def _below(pid: int, count: int) -> dict[int, str]:
+    deadline = time.monotonic() + 10
+    while len(tree := descendants(pid)) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return tree
+
+
+def test_a_process_tree_is_found_below_its_root_with_start_times():
+    child = subprocess.Popen([sys.executable, "-c", _CHILD], start_new_session=True)
+    try:
+        tree = _below(child.pid, 1)
+        assert len(tree) == 1 and child.pid not in tree
+        ((grandchild, started),) = tree.items()
+        assert started == start_time(grandchild)
+        assert descendants(os.getpid())[child.pid] == start_time(child.pid)
+        assert is_running(grandchild, started)
+        assert not is_running(grandchild, "1")  # this pid, but another process's
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+    assert not is_running(child.pid, None)
