@@ -75,6 +75,9 @@ class Message(models.Model):
     references = models.JSONField(default=list)
     text_body = models.TextField(blank=True)
     html_body = models.TextField(blank=True)
+    # The bodies hold only their first bounds.STORED_BODY_CHARS characters: the raw
+    # message has the rest (shown by "Show all"), so a 30 MB text is not stored twice.
+    body_truncated = models.BooleanField(default=False)
 
     # The three times: what the sender's Date header claims, when the IMAP server
     # received it (INTERNALDATE), and when it entered Postroom.
