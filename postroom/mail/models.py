@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from postroom.mailboxes.models import Folder, Mailbox
 
@@ -197,9 +199,43 @@ class Conversation(models.Model):
     message_count = models.PositiveIntegerField(default=0)
     messages = models.ManyToManyField(Message, through="ConversationMessage")
 
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        PENDING = "pending", "Waiting on customer"
+        CLOSED = "closed", "Closed"
+
+    # The workflow (postroom/mail/workflow.py changes these; nothing else should).
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    responsible = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="responsible_conversations",
+    )
+    # Out of the working views until then; the job queue (and the housekeeping sweep)
+    # brings it back.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    # When the customer's oldest unanswered email arrived; None once answered.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # Whether any of its emails has a (non-inline) attachment: a kept flag, so that the
+    # inbox filters on it without a join.
+    has_attachment = models.BooleanField(default=False)
+
     class Meta:
         ordering = ["-last_message_at"]
-        indexes = [models.Index(fields=["mailbox", "-last_message_at"], name="conv_mailbox_recent")]
+        indexes = [
+            models.Index(fields=["mailbox", "-last_message_at"], name="conv_mailbox_recent"),
+            # The inbox views: All open, Waiting on customer, Closed...
+            models.Index(fields=["status", "-last_message_at"], name="conv_status_recent"),
+            # ... Mine and Unassigned (responsible IS NULL) ...
+            models.Index(
+                fields=["responsible", "status", "-last_message_at"], name="conv_resp_recent"
+            ),
+            # ... and Snoozed, and the sweep that wakes the overdue.
+            models.Index(fields=["snoozed_until"], name="conv_snoozed"),
+        ]
 
     def __str__(self) -> str:
         return self.subject or "(no subject)"
@@ -218,6 +254,79 @@ class ConversationMessage(models.Model):
 
     def __str__(self) -> str:
         return f"message {self.message_id} in conversation {self.conversation_id}"
+
+
+class ConversationEvent(models.Model):
+    """One step of a conversation's history: who did what, when and why."""
+
+    class Kind(models.TextChoices):
+        ASSIGNED = "assigned", "assigned"
+        UNASSIGNED = "unassigned", "unassigned"
+        STATUS = "status", "status changed"
+        SNOOZED = "snoozed", "snoozed"
+        WOKE = "woke", "woke"
+        REOPENED = "reopened", "reopened"
+        REPLIED = "replied", "replied"
+        COMMENTED = "commented", "commented"
+        MOVED = "moved", "moved"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    # None: Postroom itself (a rule, the job queue, a customer's email).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Whom it is about: the new responsible person, the replier...
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="conv_event_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on conversation {self.conversation_id}"
+
+
+class Comment(models.Model):
+    """An internal note on a conversation: never sent, never quoted in a reply."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="comments"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    mentions = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="conv_comment_time")]
+
+    def __str__(self) -> str:
+        return self.body[:80]
+
+
+class ReplyPresence(models.Model):
+    """Someone is writing a reply to a conversation, as of `seen_at` (their compose form
+    says so every few seconds); kept in the database so every web process sees it."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "user"], name="reply_presence_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} replying to {self.conversation_id}"
 
 
 def outside_spam(message_ids: list[int], mailbox: Mailbox) -> models.QuerySet:

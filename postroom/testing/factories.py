@@ -2,6 +2,7 @@
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from postroom.mailboxes.models import Folder, Mailbox
 
@@ -206,3 +207,16 @@ def default_role(name: str):
 
     ensure_default_roles()  # a transactional test's flush empties what migrations made
     return Role.objects.get(name=name)
+
+
+class ConversationFactory(factory.django.DjangoModelFactory):
+    """A conversation without emails (the inbox's tests and benchmark need many, fast)."""
+
+    class Meta:
+        model = "mail.Conversation"
+
+    mailbox = factory.SubFactory(MailboxFactory)
+    subject = factory.Sequence(lambda n: f"Question {n}")
+    last_message_at = factory.LazyFunction(timezone.now)
+    last_sender = "anna@customer.test"
+    message_count = 1
