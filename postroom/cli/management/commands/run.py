@@ -1,20 +1,22 @@
+import signal
 import sys
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
-from honcho.manager import Manager
-from honcho.printer import Printer
 
 from postroom.accounts.actions import do_ensure_first_admin
+from postroom.lib.supervisor import Child, Supervisor
 
-from .worker import postroom_command
+
+def _postroom(*args: str) -> list[str]:
+    return [sys.executable, "-m", "postroom", *args]
 
 
 class Command(BaseCommand):
     help = (
         "Run everything on one machine: web server, sync worker, job runner and the "
-        "SMTP/LMTP ingress."
+        "SMTP/LMTP ingress. A child that dies is restarted alone; all stop together."
     )
 
     def add_arguments(self, parser):
@@ -30,17 +32,22 @@ class Command(BaseCommand):
                 f"password {password} (shown once; change it after logging in)"
             )
         self.stdout.write(f"Postroom is starting on http://{bind}/")
-        manager = Manager(Printer(sys.stdout))
-        manager.add_process(
-            "web",
-            f"exec {sys.executable} -m gunicorn postroom.wsgi --bind {bind} "
-            f"--workers {web_workers} --access-logfile - --graceful-timeout 5",
-        )
-        manager.add_process("sync", postroom_command("sync --forever"))
-        manager.add_process("jobs", postroom_command("jobs"))
+        self.stdout.flush()
+        gunicorn = [sys.executable, "-m", "gunicorn", "postroom.wsgi", "--bind", bind,
+                    "--workers", str(web_workers), "--access-logfile", "-",
+                    "--graceful-timeout", "5",
+                    # Nothing here uses gunicornc; its socket would be one per user,
+                    # ~/.gunicorn/gunicorn.ctl, shared by every gunicorn they run.
+                    "--no-control-socket"]  # fmt: skip
+        children = [
+            # SIGTERM, not SIGKILL, if `run` dies: gunicorn's master then stops its
+            # workers, which would otherwise keep the port for up to 15 s.
+            Child("web", gunicorn, death_signal=signal.SIGTERM),
+            Child("sync", _postroom("sync", "--forever")),
+            Child("jobs", _postroom("jobs")),
+        ]
         config = settings.POSTROOM
         if config["INGRESS_BIND"] or config["INGRESS_LMTP_BIND"]:
             # Reads its binds from the same settings; both empty turn it off.
-            manager.add_process("ingress", postroom_command("ingress"))
-        manager.loop()
-        sys.exit(manager.returncode)
+            children.append(Child("ingress", _postroom("ingress")))
+        sys.exit(Supervisor(children, out=sys.stdout.buffer).run())
