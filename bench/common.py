@@ -347,7 +347,7 @@ class Harness:
     def stop(self, proc: subprocess.Popen, timeout: float = 20.0) -> None:
         """Ctrl-C the process group, then SIGKILL it and every descendant it had, by pid.
 
-        Descendants in sessions of their own (honcho starts its children so) outlive a
+        Descendants in process groups of their own (`postroom run` starts its children so) outlive a
         signal to the group: they are remembered before and killed one by one if left.
         """
         if proc.returncode is not None:

@@ -8,9 +8,7 @@ from django.core.management.base import BaseCommand
 from postroom.accounts.actions import do_ensure_first_admin
 from postroom.lib.supervisor import Child, Supervisor
 
-
-def _postroom(*args: str) -> list[str]:
-    return [sys.executable, "-m", "postroom", *args]
+from .worker import postroom_args as _postroom
 
 
 class Command(BaseCommand):

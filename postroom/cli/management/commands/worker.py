@@ -1,20 +1,23 @@
 import sys
 
 from django.core.management.base import BaseCommand
-from honcho.manager import Manager
-from honcho.printer import Printer
+
+from postroom.lib.supervisor import Child, Supervisor
 
 
-def postroom_command(args: str) -> str:
-    return f"exec {sys.executable} -m postroom {args}"
+def postroom_args(*args: str) -> list[str]:
+    return [sys.executable, "-m", "postroom", *args]
 
 
 class Command(BaseCommand):
-    help = "Run the sync worker and the job runner (the background half of `postroom run`)."
+    help = (
+        "Run the sync worker and the job runner (the background half of `postroom run`); "
+        "a child that dies is restarted alone."
+    )
 
     def handle(self, *args, **options):
-        manager = Manager(Printer(sys.stdout))
-        manager.add_process("sync", postroom_command("sync --forever"))
-        manager.add_process("jobs", postroom_command("jobs"))
-        manager.loop()
-        sys.exit(manager.returncode)
+        children = [
+            Child("sync", postroom_args("sync", "--forever")),
+            Child("jobs", postroom_args("jobs")),
+        ]
+        sys.exit(Supervisor(children, out=sys.stdout.buffer).run())
