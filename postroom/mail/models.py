@@ -219,6 +219,8 @@ class Conversation(models.Model):
     # When the customer's oldest unanswered email arrived; None once answered.
     waiting_since = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # When the status last changed: only a customer's email after it reopens.
+    status_changed_at = models.DateTimeField(null=True, blank=True)
     # Whether any of its emails has a (non-inline) attachment: a kept flag, so that the
     # inbox filters on it without a join.
     has_attachment = models.BooleanField(default=False)
@@ -267,7 +269,6 @@ class ConversationEvent(models.Model):
         WOKE = "woke", "woke"
         REOPENED = "reopened", "reopened"
         REPLIED = "replied", "replied"
-        COMMENTED = "commented", "commented"
         MOVED = "moved", "moved"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")

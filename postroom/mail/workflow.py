@@ -9,8 +9,11 @@ the API and the pipeline call these and nothing else writes the fields.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -18,12 +21,16 @@ from django.utils import timezone
 from postroom.accounts.actions import do_notify
 from postroom.accounts.models import User
 
-from .models import Conversation, ConversationEvent
+from .models import Comment, Conversation, ConversationEvent
 
 logger = logging.getLogger(__name__)
 
 Status = Conversation.Status
 Kind = ConversationEvent.Kind
+
+# An email dated this long before the status was set is old mail fetched late: it does
+# not reopen the conversation (a customer's clock may be minutes off; not a day).
+LATE_EMAIL = timedelta(days=1)
 
 
 class WorkflowError(Exception):
@@ -130,5 +137,333 @@ def do_unassign(conversation: Conversation, *, acting_user: User | None = None) 
     return do_assign(conversation, None, acting_user=acting_user)
 
 
-def now() -> datetime:
-    return timezone.now()
+# ------------------------------------------------------------------- status
+
+
+def do_set_status(
+    conversation: Conversation, status: str, *, acting_user: User | None = None, reason: str = ""
+) -> bool:
+    """Open, pending (waiting on the customer) or closed; closing ends a snooze."""
+    if status not in Status.values:
+        raise WorkflowError(f"unknown status {status!r}")
+    with transaction.atomic():
+        row = Conversation.objects.select_for_update().filter(pk=conversation.pk)
+        current = row.values_list("status", flat=True).first()
+        if current == status:
+            conversation.status = status
+            return False
+        moment = timezone.now()
+        fields = {"status": status, "status_changed_at": moment}
+        fields["closed_at"] = moment if status == Status.CLOSED else None
+        if status == Status.CLOSED:
+            fields["snoozed_until"] = None
+        row.update(**fields)
+        for name, value in fields.items():
+            setattr(conversation, name, value)
+        kind = Kind.REOPENED if reason and status == Status.OPEN else Kind.STATUS
+        _record(
+            conversation, kind, actor=acting_user, reason=reason, previous=current, status=status
+        )
+    return True
+
+
+def do_close(conversation: Conversation, *, acting_user: User | None = None) -> bool:
+    return do_set_status(conversation, Status.CLOSED, acting_user=acting_user)
+
+
+# ------------------------------------------------------------------- snooze
+
+
+def do_snooze(
+    conversation: Conversation, until: datetime, *, acting_user: User | None = None
+) -> bool:
+    """Out of the working views until `until`; a job brings it back then (and the job
+    runner's housekeeping sweep, should that job be lost)."""
+    if until <= timezone.now():
+        raise WorkflowError("a snooze ends in the future")
+    if conversation.status == Status.CLOSED:
+        raise WorkflowError("a closed conversation cannot be snoozed; reopen it first")
+    from .jobs import wake_snoozed  # the job module imports this one
+
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation.pk).update(snoozed_until=until)
+        conversation.snoozed_until = until
+        _record(conversation, Kind.SNOOZED, actor=acting_user, until=until.isoformat())
+        # The database queue writes the job in this transaction; Celery sends it on commit.
+        wake_snoozed.using(run_after=until).enqueue(conversation.pk)
+    return True
+
+
+def do_wake(
+    conversation: Conversation, *, acting_user: User | None = None, reason: str = ""
+) -> bool:
+    """End a snooze now. Woken by Postroom (its time came), the responsible person is
+    told it is back."""
+    with transaction.atomic():
+        changed = Conversation.objects.filter(
+            pk=conversation.pk, snoozed_until__isnull=False
+        ).update(snoozed_until=None)
+        conversation.snoozed_until = None
+        if not changed:
+            return False
+        _record(conversation, Kind.WOKE, actor=acting_user, reason=reason)
+        responsible_id = (
+            Conversation.objects.filter(pk=conversation.pk)
+            .values_list("responsible_id", flat=True)
+            .first()
+        )
+        if acting_user is None and responsible_id is not None:
+            do_notify(
+                User.objects.filter(pk=responsible_id),
+                f"{_label(conversation)} is back from snooze",
+                url=conversation_url(conversation),
+            )
+    return True
+
+
+def wake_if_due(conversation_id: int) -> bool:
+    """The snooze job: wake the conversation if its snooze is over (a later snooze, or
+    none, leaves it as it is: the job of an earlier snooze is stale)."""
+    conversation = (
+        Conversation.objects.select_related("mailbox")
+        .filter(pk=conversation_id, snoozed_until__lte=timezone.now())
+        .first()
+    )
+    return conversation is not None and do_wake(conversation, reason="snooze ended")
+
+
+def wake_overdue() -> int:
+    """Wake every conversation whose snooze is over: nothing is missed while the job
+    runner was down or a job was lost. Safe at any time."""
+    due = Conversation.objects.filter(snoozed_until__lte=timezone.now()).values_list(
+        "pk", flat=True
+    )
+    return sum(wake_if_due(pk) for pk in list(due[:1000]))
+
+
+# ------------------------------------------------------------------- arriving mail
+
+
+def _organisation_addresses() -> Callable[[str], bool]:
+    """A test for "is this address the organisation's own": its mailboxes, its users
+    and POSTROOM_INTERNAL_DOMAINS (read once per call, not per email)."""
+    from postroom.mailboxes.models import Mailbox
+
+    addresses = {a.lower() for a in Mailbox.objects.values_list("address", flat=True)}
+    addresses |= {a.lower() for a in User.objects.values_list("email", flat=True)}
+    domains = {
+        d.strip().lower().lstrip("@")
+        for d in settings.POSTROOM.get("INTERNAL_DOMAINS", ())
+        if d.strip()
+    }
+
+    def is_ours(address: str) -> bool:
+        address = address.strip().lower()
+        return address in addresses or address.rpartition("@")[2] in domains
+
+    return is_ours
+
+
+def mail_threaded(message_ids: list[int], mailbox) -> int:
+    """After ingest threaded these emails into the mailbox's conversations: a customer's
+    email reopens a closed or pending conversation (and ends its snooze) when it is newer
+    than the status, and starts the wait for an answer; ours ends the wait. Keeps the
+    has-attachment flag. Returns how many conversations were reopened. Idempotent."""
+    from .models import Attachment, ConversationMessage, Message
+
+    links = (
+        ConversationMessage.objects.filter(mailbox=mailbox, message_id__in=message_ids)
+        .filter(message__status=Message.Status.PARSED)
+        .values_list(
+            "conversation_id",
+            "message_id",
+            "message__from_address",
+            "message__kind",
+            "message__date",
+            "message__received_at",
+            "message__created_at",
+        )
+    )
+    by_conversation: dict[int, list[tuple]] = {}
+    for conversation_id, message_id, sender, kind, date, received, created in links:
+        when = date or received or created
+        by_conversation.setdefault(conversation_id, []).append(
+            (when, message_id, sender, kind, created)
+        )
+    if not by_conversation:
+        return 0
+    with_files = set(
+        Attachment.objects.filter(message_id__in=message_ids, is_inline=False).values_list(
+            "message_id", flat=True
+        )
+    )
+    is_ours = _organisation_addresses()
+    conversations = Conversation.objects.select_related("mailbox").in_bulk(list(by_conversation))
+    changed, reopened = [], 0
+    for conversation_id, emails in by_conversation.items():
+        conversation = conversations[conversation_id]
+        before = (conversation.waiting_since, conversation.has_attachment)
+        newest_customer = None
+        for when, message_id, sender, kind, stored in sorted(emails, key=lambda e: e[:2]):
+            if message_id in with_files:
+                conversation.has_attachment = True
+            if not sender:
+                continue
+            if is_ours(sender):
+                if conversation.waiting_since is not None and when >= conversation.waiting_since:
+                    conversation.waiting_since = None
+            elif kind == "normal":  # an auto-reply or a bounce is nobody waiting
+                if conversation.waiting_since is None:
+                    conversation.waiting_since = when
+                newest_customer = (stored, when)
+        if (conversation.waiting_since, conversation.has_attachment) != before:
+            changed.append(conversation)
+        if newest_customer is not None and _reopens(conversation, *newest_customer):
+            reopened += 1
+    if changed:
+        Conversation.objects.bulk_update(changed, ["waiting_since", "has_attachment"])
+    return reopened
+
+
+def _reopens(conversation: Conversation, stored: datetime, dated: datetime) -> bool:
+    """A customer's email stored after the status was set reopens a closed or pending
+    conversation, and brings back a snoozed one; not an old email fetched late (dated
+    long before the status, e.g. when a mailbox's window grows)."""
+    since = conversation.status_changed_at
+    if since is not None and (stored < since or dated < since - LATE_EMAIL):
+        return False
+    woke = False
+    if conversation.snoozed_until is not None:
+        woke = do_wake(conversation, reason="the customer wrote")
+    if conversation.status == Status.OPEN:
+        return woke
+    return do_set_status(conversation, Status.OPEN, reason="the customer wrote")
+
+
+# ------------------------------------------------------------------- replies
+
+
+def record_reply(
+    conversation: Conversation,
+    message,
+    *,
+    author: User | None,
+    from_address: str,
+    sent_at: datetime,
+    forward: bool = False,
+) -> bool:
+    """A colleague's email went out in the conversation: its history says who replied,
+    when, from which address and how long the customer had waited; the wait ends, and
+    an open conversation now waits on the customer (a forward is recorded, and changes
+    neither). Idempotent per email."""
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conversation.events.filter(kind=Kind.REPLIED, detail__message=message.pk).exists():
+            return False
+        waited = None
+        if conversation.waiting_since is not None:
+            waited = max(0, int((sent_at - conversation.waiting_since).total_seconds()))
+        ConversationEvent.objects.create(
+            conversation=conversation,
+            kind=Kind.REPLIED,
+            actor=author,
+            user=author,
+            created_at=sent_at,
+            detail={
+                "message": message.pk,
+                "from": from_address,
+                "subject": message.subject,
+                "waited_seconds": None if forward else waited,
+                "forward": forward,
+            },
+        )
+        if forward:
+            return True
+        Conversation.objects.filter(pk=conversation.pk).update(waiting_since=None)
+        if conversation.status == Status.OPEN:
+            do_set_status(conversation, Status.PENDING, acting_user=author)
+    return True
+
+
+def replies(conversation: Conversation):
+    """The reply history, oldest first."""
+    return conversation.events.filter(kind=Kind.REPLIED).select_related("actor")
+
+
+def newer_customer_email(conversation: Conversation, seen_message_id: int | None):
+    """The newest email from the customer that arrived after the one the writer saw
+    (None: nothing new). Collision detection asks this before sending a reply."""
+    from .models import Message
+
+    if not seen_message_id:
+        return None
+    is_ours = _organisation_addresses()
+    newer = (
+        Message.objects.filter(
+            conversationmessage__conversation=conversation, pk__gt=seen_message_id
+        )
+        .exclude(from_address="")
+        .order_by("-pk")
+        .only("pk", "from_address", "subject", "date")
+    )
+    for message in newer[:20]:
+        if not is_ours(message.from_address):
+            return message
+    return None
+
+
+# ------------------------------------------------------------------- people
+
+
+def people_for(mailbox):
+    """The active colleagues who may read the mailbox: whom a conversation of it may be
+    assigned to and who may be mentioned in its comments."""
+    from django.db.models import Q
+
+    from postroom.mailboxes.models import Mailbox, MailboxGrant
+
+    users = User.objects.filter(is_active=True)
+    if mailbox.kind == Mailbox.Kind.PERSONAL:
+        return users.filter(pk=mailbox.owner_id)
+    grants = MailboxGrant.objects.filter(mailbox=mailbox, level__gte=MailboxGrant.Level.READ)
+    return (
+        users.filter(
+            Q(is_superuser=True)
+            | Q(pk__in=grants.filter(user__isnull=False).values("user"))
+            | Q(groups__in=grants.filter(group__isnull=False).values("group"))
+        )
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+# ------------------------------------------------------------------- comments
+
+MENTION = re.compile(r"(?<![\w.@])@([\w.+-]+)")
+
+
+def mentioned_in(body: str, mailbox) -> list[User]:
+    """Colleagues named as @username in a comment (those who may read the mailbox)."""
+    names = {m.rstrip(".").lower() for m in MENTION.findall(body)}
+    if not names:
+        return []
+    return [u for u in people_for(mailbox) if u.username.lower() in names]
+
+
+def do_comment(conversation: Conversation, body: str, *, author: User) -> Comment:
+    """An internal note: never sent to the customer and never quoted in a reply. Each
+    colleague @mentioned is notified."""
+    body = body.strip()
+    if not body:
+        raise WorkflowError("a comment needs some text")
+    with transaction.atomic():
+        comment = Comment.objects.create(conversation=conversation, author=author, body=body)
+        mentioned = [u for u in mentioned_in(body, conversation.mailbox) if u.pk != author.pk]
+        if mentioned:
+            comment.mentions.set(mentioned)
+            do_notify(
+                mentioned,
+                f"{author} mentioned you on {_label(conversation)}: {body[:120]}",
+                url=conversation_url(conversation) + f"#comment-{comment.pk}",
+            )
+    return comment

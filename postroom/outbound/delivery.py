@@ -39,6 +39,7 @@ from postroom.mail.ingest import FetchedMessage, parse_stored, store_copies
 from postroom.mail.models import Message, MessageCopy
 from postroom.mail.search import index_message
 from postroom.mail.threads import thread_message
+from postroom.mail.workflow import record_reply
 from postroom.mailboxes.actions import do_update_folders
 from postroom.mailboxes.models import Folder, Mailbox
 from postroom.sync import imap
@@ -436,7 +437,16 @@ def _record(outbox: OutboxMessage, folder: Folder, uidvalidity: int, uid: int) -
         .message
     )
     parse_stored(message)
-    thread_message(message, outbox.mailbox)
+    conversation = thread_message(message, outbox.mailbox)
+    # The reply history: who answered, when, from which address, after how long.
+    record_reply(
+        conversation,
+        message,
+        author=outbox.author,
+        from_address=outbox.sender,
+        sent_at=outbox.sent_at or timezone.now(),
+        forward=outbox.kind == OutboxMessage.Kind.FORWARD,
+    )
     index_message(message)  # searchable at once, as mail that arrives through ingest is
     _record_activity(outbox, message)
     link_early_bounces(outbox, message)

@@ -61,7 +61,6 @@ class Migration(migrations.Migration):
                             ("woke", "woke"),
                             ("reopened", "reopened"),
                             ("replied", "replied"),
-                            ("commented", "commented"),
                             ("moved", "moved"),
                         ],
                         max_length=12,
@@ -89,6 +88,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="conversation",
             name="closed_at",
+            field=models.DateTimeField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="conversation",
+            name="status_changed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(

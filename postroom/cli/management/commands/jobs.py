@@ -7,6 +7,7 @@ from django.db import close_old_connections
 
 from postroom import jobs
 from postroom.jobs.recovery import requeue_lost_jobs, retry_failed_jobs, runner_id
+from postroom.mail.jobs import wake_overdue
 from postroom.outbound.jobs import recover_outbox
 from postroom.pipeline import recover_fetched
 
@@ -28,6 +29,7 @@ def _housekeeping(stop: threading.Event) -> None:
                 retry_failed_jobs()
             recover_outbox.enqueue()
             recover_fetched.enqueue()
+            wake_overdue.enqueue()  # snoozes that ended while no runner ran
         except Exception:  # noqa: BLE001 - the next round tries again; never kill the runner
             logger.exception("housekeeping failed")
         finally:
