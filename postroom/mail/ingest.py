@@ -17,6 +17,7 @@ from postroom.mailboxes.models import Folder, Mailbox
 
 from . import rawstore
 from .attachments import store_attachments
+from .bounds import STORED_BODY_CHARS, cut
 from .bulk import insert_ignoring_conflicts, insert_returning, select_in, update_rows
 from .models import Attachment, AttachmentBlob, Message, MessageCopy
 from .parse import (
@@ -28,7 +29,7 @@ from .parse import (
     parse_message,
     read_identity,
 )
-from .search import index_messages
+from .search import index_messages, indexed_bodies
 from .threads import rethread, thread_messages
 
 logger = logging.getLogger(__name__)
@@ -276,6 +277,7 @@ _PARSED_FIELDS = (
     "references",
     "text_body",
     "html_body",
+    "body_truncated",
     "kind",
     "thread_index",
     "bounce_of",
@@ -303,11 +305,14 @@ def ingest_messages(message_ids: Sequence[int], mailbox: Mailbox) -> list[Messag
     parts = {
         m.pk: _parse_into(m, raws.get(m.raw_sha256), unreadable.get(m.raw_sha256)) for m in pending
     }
+    # The bodies' words are read before the write lock is taken: SQLite has one writer,
+    # and the sync worker's lease heartbeat waits behind whoever holds it.
+    bodies = indexed_bodies(pending)
     try:
         with transaction.atomic():
             _write_parsed(pending, parts)
             thread_messages(messages, mailbox)
-            index_messages(pending)
+            index_messages(pending, bodies)
     except Exception:  # the database refused one of them, or a bug: isolate the culprit
         logger.exception("ingesting a batch of %s failed; one message at a time", len(messages))
         return [_ingest_one(pk, mailbox) for pk in (m.pk for m in messages)]
@@ -348,8 +353,9 @@ def _apply(message: Message, parsed: ParsedMessage) -> None:
     message.date = parsed.date
     message.in_reply_to = parsed.in_reply_to[:998]
     message.references = parsed.references
-    message.text_body = parsed.text
-    message.html_body = parsed.html
+    message.text_body, text_cut = cut(parsed.text, STORED_BODY_CHARS)
+    message.html_body, html_cut = cut(parsed.html, STORED_BODY_CHARS)
+    message.body_truncated = text_cut or html_cut
     message.kind = parsed.kind
     message.thread_index = parsed.thread_index
     message.status, message.error = Message.Status.PARSED, ""

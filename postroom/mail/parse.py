@@ -28,8 +28,10 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from io import BytesIO
+from urllib.parse import unquote
 
 from . import charsets
+from .bounds import STORED_BODY_CHARS, visible_text
 from .classify import Classification, Kind, classify
 
 
@@ -88,6 +90,22 @@ class ParsedMessage:
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _IDENTITY_HEADERS = (b"from", b"to", b"cc", b"date", b"subject")
+
+
+# Bounds on what one header block can make every later step read: threading looks up
+# each reference, capture each recipient.
+MAX_MIME_PARTS = 2_000
+MAX_ADDRESSES = 500
+MAX_REFERENCES = 100
+_PART_HEADER = re.compile(rb"^content-type[ \t]*:", re.I | re.M)
+
+
+def _kept_references(references: list[str]) -> list[str]:
+    """The thread's root and its most recent references (RFC 5322 3.6.4 lets a writer
+    trim the middle the same way)."""
+    if len(references) <= MAX_REFERENCES:
+        return references
+    return [references[0], *references[-(MAX_REFERENCES - 1) :]]
 
 
 def _ids(value: str | None) -> list[str]:
@@ -605,11 +623,13 @@ def _content(msg: Message, hint: str | None = None, depth: int = 0) -> _Content:
         )
     if forwarded:
         content.text = "\n\n".join([content.text.rstrip(), *forwarded]).lstrip("\n")
-    if content.html:
-        lowered = content.html.lower()
+    if content.html and content.attachments:
+        # One scan of the HTML for all its references: a search per part is quadratic
+        # for an email of 10,000 parts.
+        cited = {unquote(c).strip("<>").lower() for c in _CID_REFERENCE.findall(content.html)}
         for attachment in content.attachments:
             cid = attachment.content_id.lower()
-            attachment.is_inline = bool(cid) and f"cid:{cid}" in lowered
+            attachment.is_inline = bool(cid) and cid in cited
     return content
 
 
@@ -625,13 +645,12 @@ def _forwarded_text(inner: Message, hint: str | None, depth: int) -> str:
     return "\n".join(lines) + "\n\n" + text
 
 
-_TAG = re.compile(r"<(style|script|head)\b.*?</\1\s*>|<[^>]+>", re.I | re.S)
+# What follows "cid:" in an attribute: up to the quote, space or ">" that ends it.
+_CID_REFERENCE = re.compile(r"cid:([^\s\"'<>]+)", re.I)
 
 
 def _text_of_html(html: str) -> str:
-    import html as html_module
-
-    return html_module.unescape(_TAG.sub(" ", html)).strip()
+    return visible_text(html[:STORED_BODY_CHARS])
 
 
 # -- the whole message -----------------------------------------------------------------
@@ -678,6 +697,10 @@ def _parse_mime(raw: bytes) -> tuple[Message, dict[str, str]]:
 
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse raw bytes into the fields Postroom shows and matches on."""
+    parts = len(_PART_HEADER.findall(raw))
+    if parts > MAX_MIME_PARTS:
+        # The stdlib parser costs about 0.3 ms a part: counted before it starts.
+        raise ParseError(f"{parts:,} MIME parts, more than the {MAX_MIME_PARTS:,} Postroom reads")
     msg, headers = _parse_mime(raw)
     cut_short = any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in msg.defects)
     if cut_short or not _EMAIL_HEADERS & headers.keys():
@@ -701,11 +724,11 @@ def parse_message(raw: bytes) -> ParsedMessage:
         subject=subject,
         from_name=from_name,
         from_address=from_address,
-        to=[a for _, a in _addresses(headers.get("to", ""), hint, lies)],
-        cc=[a for _, a in _addresses(headers.get("cc", ""), hint, lies)],
+        to=[a for _, a in _addresses(headers.get("to", ""), hint, lies)][:MAX_ADDRESSES],
+        cc=[a for _, a in _addresses(headers.get("cc", ""), hint, lies)][:MAX_ADDRESSES],
         date=_date(headers.get("date", "")),
         in_reply_to=_text(next(iter(_ids(headers.get("in-reply-to"))), "")),
-        references=[_text(i) for i in _ids(headers.get("references"))],
+        references=_kept_references([_text(i) for i in _ids(headers.get("references"))]),
         text=content.text,
         html=content.html,
         attachments=content.attachments,

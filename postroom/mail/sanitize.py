@@ -22,6 +22,8 @@ from urllib.parse import unquote
 import nh3
 from django.utils.html import urlize
 
+from .bounds import html_too_complex
+
 # Formatting tags only. No script/style/iframe/object/embed/form/input/base/link/meta/svg,
 # and no map/area, whose hrefs bypass the link handling below.
 ALLOWED_TAGS: frozenset[str] = frozenset(
@@ -88,6 +90,11 @@ INLINE_IMAGE_TYPES = frozenset(
 )
 
 
+class HtmlTooComplex(ValueError):
+    """HTML whose shape would keep the sanitiser busy for minutes (mail.bounds): shown
+    as text instead."""
+
+
 @dataclass(frozen=True)
 class SanitizedHtml:
     html: str
@@ -127,10 +134,13 @@ def sanitize_html(
 ) -> SanitizedHtml:
     """HTML that cannot run code, submit forms or (unless allowed) load remote images.
 
+    Raises HtmlTooComplex for HTML past mail.bounds' limits.
     `cid_url` maps a Content-ID (without `cid:` or angle brackets) to the URL that serves
     that inline part; without it, inline images are dropped. Links get
     target=_blank and rel="noopener noreferrer".
     """
+    if reason := html_too_complex(html):
+        raise HtmlTooComplex(reason)
     blocked = 0
     # URLs this call produced for cid: images: the only relative URLs let through.
     own_urls: set[str] = set()

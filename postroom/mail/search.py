@@ -57,6 +57,7 @@ from django.db.models import Q, QuerySet
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import Folder, Mailbox
 
+from .bounds import STORED_BODY_CHARS, html_too_complex, visible_text
 from .models import Attachment, ConversationMessage, Message, MessageCopy
 
 # The index table of both engines; created by migration 0004_search_index.
@@ -115,6 +116,9 @@ def html_text(markup: str) -> str:
     """
     if not markup:
         return ""
+    markup = markup[:STORED_BODY_CHARS]
+    if html_too_complex(markup):
+        return visible_text(markup)
     cleaned = nh3.clean(
         markup.replace("<", " <"),
         tags=set(),
@@ -294,17 +298,26 @@ def body_text(message: Message) -> str:
     return message.text_body or html_text(message.html_body)
 
 
-def document_for(message: Message, attachment_names: Sequence[str] = ()) -> Document:
-    def indexed(text: str) -> str:
-        return " ".join(words(text))
+def _indexed(text: str) -> str:
+    return " ".join(words(text))
 
+
+def indexed_bodies(messages: Sequence[Message]) -> dict[int, str]:
+    """The indexed words of each parsed message's body: the costly part of a document,
+    computed apart so that it can run outside a write transaction."""
+    return {m.pk: _indexed(body_text(m)[:BODY_CHARS]) for m in messages if m.status == _PARSED}
+
+
+def document_for(
+    message: Message, attachment_names: Sequence[str] = (), body: str | None = None
+) -> Document:
     return Document(
         message_id=message.pk,
-        subject=indexed(message.subject),
-        sender=indexed(f"{message.from_name} {message.from_address}"),
-        recipients=indexed(" ".join([*message.to_addresses, *message.cc_addresses])),
-        attachments=indexed(" ".join(attachment_names)),
-        body=indexed(body_text(message)[:BODY_CHARS]),
+        subject=_indexed(message.subject),
+        sender=_indexed(f"{message.from_name} {message.from_address}"),
+        recipients=_indexed(" ".join([*message.to_addresses, *message.cc_addresses])),
+        attachments=_indexed(" ".join(attachment_names)),
+        body=_indexed(body_text(message)[:BODY_CHARS]) if body is None else body,
     )
 
 
@@ -538,14 +551,19 @@ def index_message(message: Message) -> None:
     index_messages([message])
 
 
-def index_messages(messages: Sequence[Message]) -> None:
+def index_messages(messages: Sequence[Message], bodies: dict[int, str] | None = None) -> None:
+    """Like index_message, for many; `bodies` (indexed_bodies) may come precomputed."""
     parsed = [m for m in messages if m.status == _PARSED]
     names = _attachment_names([m.pk for m in parsed])
+    bodies = bodies or {}
     engine = _engine()
     with connection.cursor() as cursor:
         engine.delete(cursor, [m.pk for m in messages if m.status != _PARSED])
         if parsed:
-            engine.write(cursor, [document_for(m, names.get(m.pk, ())) for m in parsed])
+            engine.write(
+                cursor,
+                [document_for(m, names.get(m.pk, ()), bodies.get(m.pk)) for m in parsed],
+            )
 
 
 def unindex(message_ids: Sequence[int]) -> None:

@@ -16,7 +16,8 @@ from email.utils import format_datetime, formataddr, getaddresses, make_msgid
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.utils.html import strip_tags
+
+from postroom.mail.bounds import DISPLAY_TEXT_CHARS, cut, visible_text
 
 from .richtext import document
 
@@ -138,11 +139,10 @@ def _shown_date(when: datetime | None) -> str:
 
 
 def original_text(original: Original) -> str:
-    """The original's text; its HTML stripped to text when it has no plain part."""
-    if original.text.strip():
-        return original.text
-    text = html.unescape(strip_tags(re.sub(r"(?i)<br\s*/?>|</p>|</div>", "\n", original.html)))
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    """The original's text (its HTML's text when it has no plain part), at most as much
+    as the conversation page shows: a quote of a 30 MB email is not a reply."""
+    text = original.text if original.text.strip() else visible_text(original.html)
+    return cut(text, DISPLAY_TEXT_CHARS)[0]
 
 
 def quote(original: Original, when: datetime | None = None) -> str:

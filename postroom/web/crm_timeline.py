@@ -109,7 +109,8 @@ def timeline_for(user, item: models.Model) -> list[TimelineRow]:
                 }
         message = entry.activity.message if entry.activity else None
         if message is not None and message.pk in readable:
-            body = " ".join(message.text_body.split())
+            # A snippet needs the body's start, not all of a long body's words.
+            body = " ".join(message.text_body[: SNIPPET_CHARS * 4].split())
             snippet = body[:SNIPPET_CHARS] + ("…" if len(body) > SNIPPET_CHARS else "")
             rows.append(
                 TimelineRow(

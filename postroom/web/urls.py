@@ -56,6 +56,7 @@ urlpatterns = [
     ),
     path("messages/<int:message_id>/original/", views.message_original, name="message_original"),
     path("messages/<int:message_id>/original.eml", views.message_eml, name="message_eml"),
+    path("messages/<int:message_id>/text/", views.message_text, name="message_text"),
     path(
         "messages/<int:message_id>/attachments/<int:attachment_id>/",
         views.message_attachment,

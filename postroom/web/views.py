@@ -20,6 +20,7 @@ from postroom.accounts.actions import do_mark_notifications_read
 from postroom.crm.access import items_of_messages, responsibles_visible_to
 from postroom.crm.items import label_of, title_of, url_of
 from postroom.mail import attachments, rawstore
+from postroom.mail.bounds import DISPLAY_TEXT_CHARS, cut, html_too_complex, visible_text
 from postroom.mail.models import (
     Attachment,
     Conversation,
@@ -28,6 +29,7 @@ from postroom.mail.models import (
     listed_conversations,
     quarantined_in,
 )
+from postroom.mail.parse import ParseError, parse_message
 from postroom.mail.quotes import fold_html, split_reply
 from postroom.mail.sanitize import find_inline_image, sanitize_html, text_to_html
 from postroom.mail.search import search
@@ -112,16 +114,29 @@ class ShownMessage:
     blocked_remote: int
     images_shown: bool
     sender_trusted: bool
+    # Why its HTML is shown as text ("elements nested more than 1,000 deep"), or "".
+    too_complex: str = ""
+    # Only the first part of the body is shown: "Show all" serves the rest.
+    partial: bool = False
 
 
 def _shown(message: Message, user, images_for: set[str]) -> ShownMessage:
     trusted = user.shows_images_from(message.from_address)
     images = trusted or str(message.pk) in images_for
     blocked = 0
-    if message.html_body and not images:
+    too_complex = html_too_complex(message.html_body) if message.html_body else None
+    if message.html_body and not too_complex and not images:
         blocked = sanitize_html(message.html_body, allow_remote_images=False).blocked_remote
     body_url = reverse("web:message_body", args=[message.pk])
-    reply, quoted = ("", "") if message.html_body else split_reply(message.text_body)
+    if message.html_body and not too_complex:
+        text, partial = "", message.body_truncated
+    else:
+        # Bounded before the reply is split and linkified: both are linear but not cheap,
+        # and a 30 MB text must still make a small page.
+        whole = visible_text(message.html_body) if too_complex else message.text_body
+        text, partial = cut(whole, DISPLAY_TEXT_CHARS)
+        partial = partial or message.body_truncated
+    reply, quoted = split_reply(text) if text else ("", "")
     return ShownMessage(
         message=message,
         body_url=f"{body_url}?images=1" if images else body_url,
@@ -130,6 +145,8 @@ def _shown(message: Message, user, images_for: set[str]) -> ShownMessage:
         blocked_remote=blocked,
         images_shown=images,
         sender_trusted=trusted,
+        too_complex=too_complex or "",
+        partial=partial,
     )
 
 
@@ -244,7 +261,8 @@ def message_body(request, message_id: int):
     images = request.GET.get("images") == "1" or request.user.shows_images_from(
         message.from_address
     )
-    if message.html_body:
+    is_html = bool(message.html_body) and not html_too_complex(message.html_body)
+    if is_html:
         # Quoted history folded before sanitising: the markers are classes the sanitiser drops.
         body = sanitize_html(
             fold_html(message.html_body),
@@ -252,11 +270,10 @@ def message_body(request, message_id: int):
             cid_url=_cid_url(message, request.user),
         ).html
     else:
-        body = text_to_html(message.text_body)
+        text = visible_text(message.html_body) if message.html_body else message.text_body
+        body = text_to_html(cut(text, DISPLAY_TEXT_CHARS)[0])
     response = render(
-        request,
-        "web/message_body.html",
-        {"message": message, "body": body, "is_html": bool(message.html_body)},
+        request, "web/message_body.html", {"message": message, "body": body, "is_html": is_html}
     )
     response["Cache-Control"] = "private, no-cache"
     return _lock_down(
@@ -322,6 +339,24 @@ def message_original(request, message_id: int):
             "conversation": _conversation_for(request.user, message),
         },
     )
+
+
+@login_required
+@require_GET
+def message_text(request, message_id: int):
+    """'Show all': the whole body as plain text, read again from the raw message (the
+    database keeps only its first part), for the browser to show as a text file."""
+    message = get_message_for_user(request.user, message_id)
+    stored = _raw_of(message)
+    if stored is None:
+        return _unreadable()
+    try:
+        parsed = parse_message(stored)
+    except ParseError:  # quarantined: its raw bytes are all there is to show
+        return redirect("web:message_original", message.pk)
+    text = parsed.text or visible_text(parsed.html)
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    return _lock_down(response, _DATA_CSP)
 
 
 @login_required
