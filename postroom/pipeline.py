@@ -25,6 +25,7 @@ from postroom.mail.fetched import overdue_batches, record_batch
 from postroom.mail.ingest import ingest_messages
 from postroom.mail.models import Message, outside_spam
 from postroom.mail.purge import purge_messages
+from postroom.mail.workflow import mail_threaded
 from postroom.mailboxes.models import Mailbox
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ def ingest(message_ids: list[int], mailbox_id: int) -> None:
     # quarantined (threaded, so it shows in its mailbox with the error) and never
     # reaches the CRM, and one broken message never holds up the batch.
     messages = ingest_messages(message_ids, mailbox)
+    # A customer's email reopens its conversation and starts the wait for an answer.
+    mail_threaded([m.pk for m in messages], mailbox)
     parsed = [m.pk for m in messages if m.status == Message.Status.PARSED]
     # Mail seen only in the mailbox's spam folder never feeds the CRM.
     wanted = list(outside_spam(parsed, mailbox))
