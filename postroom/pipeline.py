@@ -5,7 +5,9 @@
       -> ingest: parse, quarantine on failure, thread into the mailbox's conversation
       -> capture: put it on the right CRM item by the mailbox's rule (a batch of one
          email, a push or the ingress, is captured inside its ingest job)
-      -> assign (routing, with the teamwork issue)
+      -> assign: the mailbox's distribution rules choose the responsible person of the
+         email's conversation and of the CRM items it created, in the capture's
+         transaction (routing/assign.py; capture asks through a hook, never imports it)
 
 Written in one module so the order reads in one place and no app imports one further
 along the path. Every step is idempotent: running it twice changes nothing.
@@ -27,6 +29,7 @@ from postroom.mail.models import Message, outside_spam
 from postroom.mail.purge import purge_messages
 from postroom.mail.workflow import mail_threaded
 from postroom.mailboxes.models import Mailbox
+from postroom.routing.assign import Router
 
 logger = logging.getLogger(__name__)
 
@@ -103,15 +106,26 @@ def ingest(message_ids: list[int], mailbox_id: int) -> None:
 
 @task()
 def capture(message_ids: list[int], mailbox_id: int) -> None:
-    """Put a batch of one mailbox's mail in the CRM; senders are resolved for the whole
-    batch at once, and each email is captured in its own savepoint."""
+    """Put a batch of one mailbox's mail in the CRM and assign it: senders are resolved
+    for the whole batch at once, each email is captured in its own savepoint, and the
+    distribution rules (read once) assign its conversation and new items in the same
+    transaction."""
     mailboxes = Mailbox.objects.select_related("owner", "crm_responsible")
     mailbox = _mailbox_of("capture", message_ids, mailbox_id, mailboxes)
     if mailbox is None:
         return
-    # Capture reads headers, never bodies: they stay in the database.
-    messages = Message.objects.filter(pk__in=message_ids).defer("text_body", "html_body")
-    for message_id, result in capture_messages(messages.order_by("pk"), mailbox).items():
+    router = Router.load(mailbox)
+    messages = Message.objects.filter(pk__in=message_ids).order_by("pk")
+    if not router.needs_body:
+        # Capture reads headers, never bodies: they stay in the database unless a keyword
+        # rule reads them.
+        messages = messages.defer("text_body", "html_body")
+    messages = list(messages)
+    with transaction.atomic():
+        router.prepare(messages)
+        results = capture_messages(messages, mailbox, responsible=router.responsible)
+        router.assign_conversations(messages, results)
+    for message_id, result in results.items():
         if result.created or result.bound:
             logger.info(
                 "message %s in the CRM: created %s, bound to %s",

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "postroom.sync",
     "postroom.mail",
     "postroom.crm",
+    "postroom.routing",
     "postroom.outbound",
     "postroom.web",
     "postroom.cli",
@@ -190,6 +191,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Seconds one run of a job may take (POSTROOM_JOB_TIME_LIMIT): every step of the path of
+# an email is bounded to seconds (mail.bounds), so a job past this is stuck, not busy.
+JOB_TIME_LIMIT = int(os.environ.get("POSTROOM_JOB_TIME_LIMIT", "600"))
+# Celery: the soft limit raises in the job (which then runs again, ATTEMPTS in all); the
+# hard one kills the worker child running code that a Python exception cannot stop.
+CELERY_TASK_SOFT_TIME_LIMIT = JOB_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = JOB_TIME_LIMIT + 30
 
 POSTROOM = {
     # Seconds a worker waits between polls of a mailbox without IDLE push.

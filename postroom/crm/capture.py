@@ -16,7 +16,9 @@ For an incoming email, in order:
    then as 2.
 4. Unknown sender: the rule — a lead; a contact and an open deal; a contact and a smart
    item of the mailbox's type in its first stage; or nothing.
-New items notify the mailbox's crm_notify users.
+New items notify the mailbox's crm_notify users. Their responsible person is the
+caller's `responsible(message, contact)` when given (the pipeline passes the routing
+rules' decision, postroom/routing/assign.py), else the mailbox's responsible person.
 
 Outgoing mail (from the organisation, or in the mailbox's Sent folder) is bound to the
 items of its external recipients (To, Cc) and to those of the email it answers; it
@@ -24,7 +26,7 @@ never creates anything.
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -93,6 +95,13 @@ class _Context:
     pending_created: list[tuple[models.Model, str]] = field(default_factory=list)
     pending_notes: list[tuple[CaptureResult, Message]] = field(default_factory=list)
     _cache: dict = field(default_factory=dict)
+    # Who is responsible for a new item from an email (message, contact or None).
+    responsible_for: Callable | None = None
+
+    def responsible(self, message: Message, contact: Contact | None = None):
+        if self.responsible_for is not None:
+            return self.responsible_for(message, contact)
+        return actions.default_responsible(self.mailbox)
 
     def new(self, item: models.Model) -> models.Model:
         """An item to create at flush(); usable as a foreign key value until then."""
@@ -197,7 +206,9 @@ class _Context:
         return self._once("notify", lambda: list(self.mailbox.crm_notify.all()))
 
     @classmethod
-    def build(cls, messages: list[Message], mailbox: Mailbox) -> "_Context":
+    def build(
+        cls, messages: list[Message], mailbox: Mailbox, responsible: Callable | None = None
+    ) -> "_Context":
         """Read what the batch needs; the caller's transaction then holds the locks on
         its addresses (crm/locks.py), taken before anyone is looked up."""
         addresses = _addresses(messages)
@@ -206,6 +217,7 @@ class _Context:
             mailbox=mailbox,
             directory=Directory.lookup(addresses),
             sent=sent_by_us([m.pk for m in messages], mailbox),
+            responsible_for=responsible,
         )
         if mailbox.crm_rule == CrmRuleKind.SMART:
             context.smart_type = actions.resolve_smart_type(mailbox.crm_smart_type)
@@ -247,12 +259,16 @@ class _Context:
         )
 
 
-def capture_message(message: Message, mailbox: Mailbox) -> CaptureResult:
+def capture_message(
+    message: Message, mailbox: Mailbox, *, responsible: Callable | None = None
+) -> CaptureResult:
     """Capture one email (see the module's docstring); idempotent."""
-    return capture_messages([message], mailbox)[message.pk]
+    return capture_messages([message], mailbox, responsible=responsible)[message.pk]
 
 
-def capture_messages(messages: Iterable[Message], mailbox: Mailbox) -> dict[int, CaptureResult]:
+def capture_messages(
+    messages: Iterable[Message], mailbox: Mailbox, *, responsible: Callable | None = None
+) -> dict[int, CaptureResult]:
     """Capture a batch of one mailbox's mail: senders resolved with one query per table.
 
     Each email in its own transaction (savepoint), so that one failure costs one email.
@@ -263,7 +279,7 @@ def capture_messages(messages: Iterable[Message], mailbox: Mailbox) -> dict[int,
     try:
         # The whole batch in one transaction: the common case, and the cheap one.
         with transaction.atomic():
-            context = _Context.build(messages, mailbox)
+            context = _Context.build(messages, mailbox, responsible)
             results = {message.pk: _capture(message, context) for message in messages}
             context.flush()
             return results
@@ -275,7 +291,7 @@ def capture_messages(messages: Iterable[Message], mailbox: Mailbox) -> dict[int,
     for message in messages:
         try:
             with transaction.atomic():
-                context = _Context.build([message], mailbox)
+                context = _Context.build([message], mailbox, responsible)
                 results[message.pk] = _capture(message, context)
                 context.flush()
         except Exception as exc:
@@ -363,9 +379,7 @@ def _capture_incoming(message: Message, ctx: _Context) -> CaptureResult:
                 Contact(
                     name=(message.from_name or sender)[:300],
                     company=company,
-                    responsible=manager
-                    or company.responsible
-                    or actions.default_responsible(mailbox),
+                    responsible=manager or company.responsible or ctx.responsible(message, None),
                     source_mailbox=mailbox,
                 )
             )
@@ -402,7 +416,7 @@ def _target_for_contact(
             return candidate
     if mailbox.crm_rule not in (CrmRuleKind.CONTACT_DEAL, CrmRuleKind.SMART):
         return None
-    responsible = contact.responsible if manager_id else actions.default_responsible(mailbox)
+    responsible = contact.responsible if manager_id else ctx.responsible(message, contact)
     made = _create_target(message, contact, ctx, responsible=responsible)
     ctx.open_by_contact.setdefault(_key(contact), []).append(made)
     result.created.append(made)
@@ -440,7 +454,7 @@ def _by_rule(message: Message, ctx: _Context, result: CaptureResult) -> CaptureR
         )
         logger.warning("message %s: %s", message.pk, result.skipped)
         return result
-    responsible = actions.default_responsible(mailbox)
+    responsible = ctx.responsible(message)
     if rule == CrmRuleKind.LEAD:
         lead = ctx.new(
             Lead(

@@ -1,0 +1,343 @@
+"""Who becomes responsible for an email: a mailbox's distribution rules, in order.
+
+`RuleSet.load(mailbox)` reads the mailbox's enabled rules with everything they name
+(users, queues, departments' members, calendars) once; `RuleSet.decide(message)` then
+costs no query for keyword, sender and business-hours rules, and one locked read and
+write of the turn for a round-robin. The first rule that matches and names someone
+available wins; a rule whose person is deactivated, whose department is empty or whose
+queue is all away falls through to the next and says so (in the decision's trace, the
+log, and on the rules page through `rule_problems`). Nothing matching: the mailbox's
+responsible person (crm_responsible, else its owner).
+
+A mailbox with "route to the client's manager" (crm_route_to_manager) behaves as if its
+first rule were the manager rule.
+"""
+
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count
+from django.utils import timezone
+
+from postroom.mail.models import Conversation, Message
+from postroom.mailboxes.models import Mailbox
+
+from . import roundrobin
+from .models import Absence, DistributionRule
+
+logger = logging.getLogger(__name__)
+
+# A keyword rule reads this much of a body at most: the start of an email says what it
+# is about, and a pathological pattern on a megabyte of text must not stall capture.
+BODY_SCAN_CHARS = 100_000
+_TAG = re.compile(r"<[^>]*>")
+
+
+class RuleError(ValueError):
+    """A rule that cannot be saved, with the reason in words."""
+
+
+@dataclass
+class Decision:
+    """Who is responsible, by which rule (None: the mailbox's default) and why."""
+
+    user: object | None
+    rule: DistributionRule | None
+    reason: str
+    trace: list[str] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------- checking rules
+
+
+def keyword_pattern(keywords: str, is_regex: bool) -> re.Pattern:
+    """One pattern for a rule's keywords (one a line): whole words in any case, or
+    regular expressions; RuleError names a line that does not compile."""
+    lines = [line.strip() for line in keywords.splitlines() if line.strip()]
+    if not lines:
+        raise RuleError("give at least one keyword")
+    parts = []
+    for line in lines:
+        if is_regex:
+            try:
+                re.compile(line)
+            except re.error as exc:
+                raise RuleError(f"{line!r} is not a valid regular expression: {exc}") from None
+            parts.append(f"(?:{line})")
+        else:
+            parts.append(rf"(?<!\w){re.escape(line)}(?!\w)")
+    return re.compile("|".join(parts), re.IGNORECASE)
+
+
+def sender_set(senders: str) -> set[str]:
+    """Addresses and domains (lower case; "@partner.com" is the domain partner.com)."""
+    found = set()
+    for line in senders.replace(",", "\n").splitlines():
+        item = line.strip().lower().lstrip("@") if line.strip().startswith("@") else line
+        item = item.strip().lower()
+        if not item:
+            continue
+        local, at, domain = item.rpartition("@")
+        if (at and not local) or "." not in (domain if at else item) or " " in item:
+            raise RuleError(f"{line.strip()!r} is not an address or a domain")
+        found.add(item)
+    if not found:
+        raise RuleError("give at least one sender address or domain")
+    return found
+
+
+def check_rule(rule: DistributionRule, queue_user_ids: Iterable[int] = ()) -> None:
+    """Refuse a rule that cannot work, saying why (forms and the CLI call this)."""
+    kind = DistributionRule.Kind
+    if rule.kind not in kind.values:
+        raise RuleError(f"unknown kind {rule.kind!r}")
+    if rule.kind == kind.KEYWORD:
+        keyword_pattern(rule.keywords, rule.is_regex)
+    if rule.kind == kind.SENDER:
+        sender_set(rule.senders)
+    if rule.kind == kind.HOURS:
+        if rule.calendar_id is None:
+            raise RuleError("a business-hours rule needs a calendar")
+        if rule.on_call_id is None:
+            raise RuleError("a business-hours rule needs an on-call person for outside them")
+    has_queue = bool(list(queue_user_ids)) or rule.department_id is not None
+    if rule.kind == kind.ROUND_ROBIN and (rule.target_user_id or not has_queue):
+        raise RuleError("a round-robin rule needs a queue: people, a department or both")
+    if rule.kind != kind.MANAGER and rule.target_user_id is None and not has_queue:
+        raise RuleError("say who gets the mail: a person, or a queue of people or a department")
+
+
+def rule_problems(rule: DistributionRule) -> list[str]:
+    """Why a saved rule would fall through now (deactivated people, empty queues)."""
+    problems = []
+    if rule.target_user_id and not rule.target_user.is_active:
+        problems.append(f"{rule.target_user} is deactivated: the rule falls through")
+    if rule.kind == DistributionRule.Kind.HOURS and rule.on_call and not rule.on_call.is_active:
+        problems.append(
+            f"the on-call person {rule.on_call} is deactivated: outside hours it falls through"
+        )
+    if rule.kind != DistributionRule.Kind.MANAGER and rule.target_user_id is None:
+        if rule.department_id and not any(
+            u.is_active for u in rule.department.group.user_set.all()
+        ):
+            problems.append(f"department {rule.department} has no active members")
+        if not _queue(rule):
+            problems.append("its queue has no active members: the rule falls through")
+    return problems
+
+
+# ----------------------------------------------------------------- deciding
+
+
+@dataclass
+class _Rule:
+    rule: DistributionRule
+    label: str
+    pattern: re.Pattern | None = None
+    senders: frozenset[str] = frozenset()
+    queue: list = field(default_factory=list)  # active members, by id
+
+
+class RuleSet:
+    """A mailbox's rules, read once, for deciding a batch of emails."""
+
+    def __init__(self, mailbox: Mailbox, rules: list[DistributionRule]) -> None:
+        self.mailbox = mailbox
+        self.rules: list[_Rule] = []
+        for index, rule in enumerate(rules, 1):
+            label = f"rule {index} “{rule}”" if rule.pk else f"“{rule}” (the mailbox's setting)"
+            try:
+                item = _Rule(rule, label, queue=_queue(rule) if rule.pk else [])
+                if rule.kind == DistributionRule.Kind.KEYWORD:
+                    item.pattern = keyword_pattern(rule.keywords, rule.is_regex)
+                elif rule.kind == DistributionRule.Kind.SENDER:
+                    item.senders = frozenset(sender_set(rule.senders))
+            except RuleError as exc:  # saved before a check existed, or edited in the admin
+                logger.warning("mailbox %s: %s is broken and skipped: %s", mailbox, label, exc)
+                continue
+            self.rules.append(item)
+        self.needs_body = any(
+            r.pattern is not None and r.rule.match_in != DistributionRule.MatchIn.SUBJECT
+            for r in self.rules
+        )
+        self.needs_contact = any(r.rule.kind == DistributionRule.Kind.MANAGER for r in self.rules)
+        self._away: set[int] | None = None
+        self._loads: dict[int, int] | None = None
+
+    @classmethod
+    def load(cls, mailbox: Mailbox) -> "RuleSet":
+        rules = list(
+            DistributionRule.objects.filter(mailbox=mailbox, enabled=True)
+            .order_by("position", "pk")
+            .select_related("target_user", "on_call", "calendar", "department__group")
+            .prefetch_related("queue_users", "department__group__user_set")
+        )
+        if mailbox.crm_route_to_manager:
+            manager = DistributionRule(
+                mailbox=mailbox,
+                kind=DistributionRule.Kind.MANAGER,
+                name="Route to the client's manager",
+            )
+            rules.insert(0, manager)
+        return cls(mailbox, rules)
+
+    # -- the default
+
+    def default(self, trace: list[str]) -> Decision:
+        user = self.mailbox.crm_responsible or self.mailbox.owner
+        if user is not None and user.is_active:
+            return Decision(user, None, f"no rule matched: the mailbox's responsible {user}", trace)
+        why = f"{user} is deactivated" if user else "the mailbox has no responsible person"
+        return Decision(None, None, f"no rule matched and {why}: left unassigned", trace)
+
+    # -- deciding
+
+    def decide(
+        self,
+        message: Message,
+        *,
+        contact=None,
+        at: datetime | None = None,
+        preview: bool = False,
+    ) -> Decision:
+        """Who is responsible for this email; `preview` takes no round-robin turn and
+        logs nothing ("Who would get this?")."""
+        at = at or timezone.now()
+        trace: list[str] = []
+        for item in self.rules:
+            matched, why = self._matches(item, message, contact, at)
+            if not matched:
+                trace.append(f"{item.label}: no match{f' ({why})' if why else ''}")
+                continue
+            user, problem = self._target(item, contact, at, preview)
+            if user is None:
+                trace.append(f"{item.label}: matched ({why}) but {problem}: falls through")
+                if not preview:
+                    logger.warning(
+                        "mailbox %s, message %s: %s matched but %s; falls through to the next",
+                        self.mailbox.address,
+                        message.pk,
+                        item.label,
+                        problem,
+                    )
+                continue
+            reason = f"{item.label}: {why} → {user}"
+            trace.append(reason)
+            if not preview and self._loads is not None:
+                self._loads[user.pk] = self._loads.get(user.pk, 0) + 1
+            return Decision(user, item.rule if item.rule.pk else None, reason, trace)
+        return self.default(trace)
+
+    def _matches(self, item: _Rule, message: Message, contact, at) -> tuple[bool, str]:
+        rule, kind = item.rule, DistributionRule.Kind
+        if rule.kind == kind.KEYWORD:
+            where = rule.match_in
+            if where in ("subject", "both") and (found := item.pattern.search(message.subject)):
+                return True, f"“{found[0]}” in the subject"
+            if where in ("body", "both") and (found := item.pattern.search(_body(message))):
+                return True, f"“{found[0]}” in the body"
+            return False, ""
+        if rule.kind == kind.SENDER:
+            address = (message.from_address or "").lower()
+            if address in item.senders:
+                return True, f"sender {address}"
+            domain = address.rpartition("@")[2]
+            while domain.count(".") >= 1:
+                if domain in item.senders:
+                    return True, f"sender's domain {domain}"
+                domain = domain.partition(".")[2]
+            return False, ""
+        if rule.kind == kind.MANAGER:
+            if contact is None or getattr(contact, "pk", None) is None:
+                return False, "not a known client"
+            if contact.responsible_id is None:
+                return False, f"the client {contact} has no responsible manager"
+            return True, f"the client {contact}'s manager"
+        if rule.kind == kind.HOURS:
+            calendar = rule.calendar
+            if calendar.is_open(at):
+                return True, f"within {calendar} ({calendar.time_zone})"
+            return True, f"outside {calendar} ({calendar.time_zone}): the on-call person"
+        return True, "round-robin"
+
+    def _target(self, item: _Rule, contact, at: datetime, preview: bool):
+        rule, kind = item.rule, DistributionRule.Kind
+        if rule.kind == kind.MANAGER:
+            return _active(contact.responsible, "the client's manager")
+        if rule.kind == kind.HOURS and not rule.calendar.is_open(at):
+            return _active(rule.on_call, "the on-call person")
+        if rule.target_user_id is not None:
+            return _active(rule.target_user, "the rule's person")
+        if not item.queue:
+            if rule.department_id is not None and not rule.queue_users.all():
+                return None, f"department {rule.department} has no active members"
+            return None, "its queue has no active members"
+        eligible = item.queue
+        if rule.skip_away:
+            away = self._away_on(at)
+            eligible = [u for u in eligible if u.pk not in away]
+        if rule.load_limit is not None:
+            loads = self._load_of()
+            eligible = [u for u in eligible if loads.get(u.pk, 0) < rule.load_limit]
+        if not eligible:
+            return None, "everyone in its queue is away or at the load limit"
+        by_id = {u.pk: u for u in eligible}
+        turn = roundrobin.peek_turn if preview else roundrobin.take_turn
+        return by_id[turn(rule, by_id)], ""
+
+    def _away_on(self, at: datetime) -> set[int]:
+        if self._away is None:
+            self._away = Absence.away_on(timezone.localdate(at))
+        return self._away
+
+    def _load_of(self) -> dict[int, int]:
+        if self._loads is None:
+            self._loads = open_loads()
+        return self._loads
+
+
+def decide(message: Message, mailbox: Mailbox, *, contact=None, at=None, preview=False) -> Decision:
+    """The rules of one mailbox against one email (RuleSet for a batch)."""
+    rules = RuleSet.load(mailbox)
+    if contact is None and rules.needs_contact:
+        contact = contact_of(message.from_address)
+    return rules.decide(message, contact=contact, at=at, preview=preview)
+
+
+def contact_of(address: str):
+    """The client an address belongs to, with their manager; None if unknown."""
+    from postroom.crm.senders import Directory
+
+    return Directory.lookup([address]).contact(address) if address else None
+
+
+def open_loads() -> dict[int, int]:
+    """Open conversations per responsible person (a round-robin's load limit)."""
+    rows = Conversation.objects.filter(
+        responsible__isnull=False, status=Conversation.Status.OPEN
+    ).values("responsible")
+    return dict(rows.annotate(n=Count("pk")).values_list("responsible", "n"))
+
+
+def _queue(rule: DistributionRule) -> list:
+    """A rule's queue: its people and its department's members, active ones, by id."""
+    members = {u.pk: u for u in rule.queue_users.all() if u.is_active}
+    if rule.department_id is not None:
+        members.update({u.pk: u for u in rule.department.group.user_set.all() if u.is_active})
+    return [members[pk] for pk in sorted(members)]
+
+
+def _active(user, who: str):
+    if user is None:
+        return None, f"{who} is not set"
+    if not user.is_active:
+        return None, f"{who} {user} is deactivated"
+    return user, ""
+
+
+def _body(message: Message) -> str:
+    text = message.text_body or _TAG.sub(" ", message.html_body or "")
+    return text[:BODY_SCAN_CHARS]
