@@ -341,3 +341,39 @@ def _active(user, who: str):
 def _body(message: Message) -> str:
     text = message.text_body or _TAG.sub(" ", message.html_body or "")
     return text[:BODY_SCAN_CHARS]
+
+
+def describe(rule: DistributionRule) -> str:
+    """A rule in one line: its condition, then who gets the mail."""
+    kind = DistributionRule.Kind
+    if rule.kind == kind.KEYWORD:
+        words = ", ".join(w.strip() for w in rule.keywords.splitlines() if w.strip())
+        what = "regular expression" if rule.is_regex else "keyword"
+        where = {"subject": "the subject", "body": "the body"}.get(rule.match_in, "subject or body")
+        condition = f"{what} {words} in {where}"
+    elif rule.kind == kind.SENDER:
+        condition = "from " + ", ".join(sorted(sender_set(rule.senders)))
+    elif rule.kind == kind.MANAGER:
+        return "a known client's mail → the client's responsible manager"
+    elif rule.kind == kind.HOURS:
+        condition = f"within {rule.calendar} ({rule.calendar.time_zone})"
+    else:
+        condition = "every email"
+    if rule.target_user_id is not None:
+        target = str(rule.target_user)
+    else:
+        names = [str(u) for u in rule.queue_users.all()]
+        if rule.department_id is not None:
+            names.append(f"department {rule.department}")
+        target = "in turn: " + ", ".join(names)
+        options = []
+        if rule.skip_away:
+            options.append("skipping people away")
+        if rule.load_limit is not None:
+            options.append(f"and those with {rule.load_limit}+ open conversations")
+        if options:
+            target += f" ({' '.join(options)})"
+    text = f"{condition} → {target}"
+    if rule.kind == kind.HOURS:
+        text += f"; outside them → {rule.on_call} (on call)"
+    return text
