@@ -9,6 +9,7 @@ from . import (
     crm_views,
     personal_views,
     quarantine_views,
+    routing_views,
     shared_mailbox_views,
     views,
 )
@@ -217,5 +218,41 @@ urlpatterns = [
         "mailboxes/<int:mailbox_id>/password/",
         personal_views.mailbox_password,
         name="mailbox_password",
+    ),
+    # Distribution rules, business hours and absences (routing_views.py).
+    path("mailboxes/<int:mailbox_id>/rules/", routing_views.mailbox_rules, name="mailbox_rules"),
+    path("mailboxes/<int:mailbox_id>/rules/new/", routing_views.rule_edit, name="rule_new"),
+    path(
+        "mailboxes/<int:mailbox_id>/rules/<int:rule_id>/",
+        routing_views.rule_edit,
+        name="rule_edit",
+    ),
+    path(
+        "mailboxes/<int:mailbox_id>/rules/<int:rule_id>/move/",
+        routing_views.rule_move,
+        name="rule_move",
+    ),
+    path(
+        "mailboxes/<int:mailbox_id>/rules/<int:rule_id>/toggle/",
+        routing_views.rule_toggle,
+        name="rule_toggle",
+    ),
+    path(
+        "mailboxes/<int:mailbox_id>/rules/<int:rule_id>/delete/",
+        routing_views.rule_delete,
+        name="rule_delete",
+    ),
+    path("business-hours/", routing_views.calendars, name="calendars"),
+    path("business-hours/<int:calendar_id>/", routing_views.calendar_edit, name="calendar_edit"),
+    path(
+        "business-hours/<int:calendar_id>/delete/",
+        routing_views.calendar_delete,
+        name="calendar_delete",
+    ),
+    path("business-hours/away/", routing_views.absence_add, name="absence_add"),
+    path(
+        "business-hours/away/<int:absence_id>/remove/",
+        routing_views.absence_remove,
+        name="absence_remove",
     ),
 ]
