@@ -22,9 +22,10 @@ from django_tasks import task
 
 from postroom.crm.capture import capture_messages
 from postroom.crm.models import Activity
+from postroom.jobs import on_give_up
 from postroom.mail.bulk import select_in
 from postroom.mail.fetched import overdue_batches, record_batch
-from postroom.mail.ingest import ingest_messages
+from postroom.mail.ingest import ingest_messages, quarantine_unparsed
 from postroom.mail.models import Message, outside_spam
 from postroom.mail.purge import purge_messages
 from postroom.mail.workflow import mail_threaded
@@ -102,6 +103,18 @@ def ingest(message_ids: list[int], mailbox_id: int) -> None:
         capture.call(wanted, mailbox_id)
     elif wanted:
         capture.enqueue(wanted, mailbox_id)
+
+
+@on_give_up(ingest)
+def _ingest_given_up(message_ids: list[int], mailbox_id: int, *, reason: str) -> None:
+    """An ingest job that never finished: one of its emails may stop every run (a bug,
+    or a shape no bound foresaw). Each email of a batch goes on alone, with runs of its
+    own; an email alone is quarantined with the reason, and the mailbox shows it."""
+    if len(message_ids) > 1:
+        for message_id in message_ids:
+            ingest.enqueue([message_id], mailbox_id)
+    elif mailbox := _mailbox_of("quarantine", message_ids, mailbox_id):
+        quarantine_unparsed(message_ids, mailbox, f"parsing did not finish: {reason}")
 
 
 @task()

@@ -94,6 +94,10 @@ TEMPLATES = [
 ]
 
 
+# Seconds a SQLite writer waits for the write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT = float(os.environ.get("POSTROOM_SQLITE_BUSY_TIMEOUT", "30"))
+
+
 def _database() -> dict:
     url = os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'postroom.sqlite3'}"
     db = dj_database_url.parse(url, conn_max_age=0 if url.startswith("sqlite") else 60)
@@ -103,11 +107,12 @@ def _database() -> dict:
             # transactions take the write lock up front instead of failing mid-way
             # with "database is locked" when two writers upgrade at once.
             "init_command": (
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; "
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}; "
                 "PRAGMA wal_autocheckpoint=16384;"
             ),
             "transaction_mode": "IMMEDIATE",
-            "timeout": 30,
+            "timeout": SQLITE_BUSY_TIMEOUT,
         }
         # A file, not memory, so that the processes a test starts (a worker, the CLI)
         # see the same test database.

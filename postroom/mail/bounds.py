@@ -21,9 +21,10 @@ MAX_HTML_DEPTH = 1_000
 MAX_HTML_ELEMENTS = 100_000
 MAX_HTML_ATTRIBUTES = 1_000  # on one element
 
-# A tag: `[^<>]` (not `[^>]`) so that a run of "<" without ">" costs one pass, not one
-# per "<". Comments and doctypes start with "!" and are not elements.
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)([^<>]*)>")
+# A tag as html5ever reads one: from "<" and a letter to the next ">" (or the end: a
+# body cut short may end inside one), whatever "<" it holds. `>?` never fails, so a
+# match always consumes its span and the scan stays linear on any input.
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)([^>]*)>?")
 # No end tag, so they never nest.
 _VOID = frozenset(
     [
@@ -95,7 +96,7 @@ def html_too_complex(markup: str) -> str | None:
     return None
 
 
-_HIDDEN_START = re.compile(r"<(style|script|head|title)\b[^<>]*>", re.I)
+_HIDDEN_START = re.compile(r"<!--|<(style|script|head|title)\b[^<>]*>", re.I)
 _BREAK = re.compile(r"<(?:br|/p|/div|/tr|/h[1-6]|/li)\b[^<>]*>", re.I)
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANK_LINES = re.compile(r"\n\s*\n\s*(?:\n\s*)+")
@@ -103,21 +104,23 @@ _BLANK_LINES = re.compile(r"\n\s*\n\s*(?:\n\s*)+")
 
 def visible_text(markup: str) -> str:
     """The text a reader sees in `markup`, in one pass whatever its shape: line breaks
-    where blocks end, hidden blocks (style, script, head) dropped with their content."""
+    where blocks end; comments and hidden blocks (style, script, head) dropped with
+    their content, up to their end or, unclosed, to the end of the markup."""
     pieces = []
     position = 0
     lowered = markup.lower()
     while start := _HIDDEN_START.search(markup, position):
         pieces.append(markup[position : start.start()])
-        end = lowered.find(f"</{start.group(1).lower()}", start.end())
+        name = start.group(1)
+        end_mark = f"</{name.lower()}" if name else "-->"
+        end = lowered.find(end_mark, start.end())
         if end < 0:
             position = len(markup)
             break
-        position = end
+        position = end if name else end + len(end_mark)
     pieces.append(markup[position:])
     text = _BREAK.sub("\n", "".join(pieces))
-    text = html_module.unescape(_TAG.sub(" ", text).replace("<!--", " ").replace("-->", " "))
-    text = _SPACES.sub(" ", text)
+    text = _SPACES.sub(" ", html_module.unescape(_TAG.sub(" ", text)))
     return _BLANK_LINES.sub("\n\n", "\n".join(line.strip() for line in text.split("\n"))).strip()
 
 

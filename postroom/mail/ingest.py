@@ -452,6 +452,23 @@ def _ingest_one(message_id: int, mailbox: Mailbox) -> Message:
     return message
 
 
+def quarantine_unparsed(message_ids: Sequence[int], mailbox: Mailbox, error: str) -> None:
+    """Quarantine those of the messages still unparsed, threaded into `mailbox` so that
+    it shows them with the error."""
+    with transaction.atomic():
+        stuck = list(
+            Message.objects.select_for_update().filter(
+                pk__in=message_ids, status=Message.Status.RECEIVED
+            )
+        )
+        for message in stuck:
+            message.status, message.error = Message.Status.QUARANTINED, error
+        update_rows(Message, ["status", "error"], ((m.pk, m.status, m.error) for m in stuck))
+        thread_messages(stuck, mailbox)
+    for message in stuck:
+        logger.warning("quarantined message %s: %s", message.pk, error)
+
+
 def _quarantine(message: Message, error: str) -> Message:
     message.status, message.error = Message.Status.QUARANTINED, error
     message.save(update_fields=["status", "error"])

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 
 from postroom.lib.backoff import backoff_delay
 from postroom.mailboxes.models import Folder, Mailbox
@@ -90,10 +90,16 @@ class Worker:
         logger.info("sync worker %s started", self.worker_id)
         try:
             while not stop.is_set():
-                await self.db(leases.heartbeat, self.worker_id, pid=os.getpid())
-                held = await self.db(leases.claim, self.worker_id, capacity=self.capacity)
-                self._reconcile(held)
-                self._answer(await self.db(_sync_requests, held))
+                try:
+                    await self.db(leases.heartbeat, self.worker_id, pid=os.getpid())
+                    held = await self.db(leases.claim, self.worker_id, capacity=self.capacity)
+                    self._reconcile(held)
+                    self._answer(await self.db(_sync_requests, held))
+                except DatabaseError as exc:
+                    # A database locked past its busy timeout, or restarting: the next
+                    # round tries again, and the watchers keep syncing meanwhile. Leases
+                    # outlive a few missed rounds (LEASE_TTL is six of them).
+                    logger.warning("lease round of sync worker %s failed: %s", self.worker_id, exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.lease_round)
         finally:

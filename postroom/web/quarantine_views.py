@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from postroom import pipeline
+from postroom.jobs.recovery import gave_up
 from postroom.mail.ingest import reprocess as reprocess_message
 from postroom.mail.models import Message, MessageCopy
 
@@ -34,7 +35,9 @@ def quarantine(request):
         )
     )
     page = Paginator(quarantined, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "web/quarantine.html", {"page": page})
+    # Jobs given up (jobs.recovery): an email they carried is quarantined above, but a
+    # capture or a purge given up shows only here (and in the log).
+    return render(request, "web/quarantine.html", {"page": page, "jobs_given_up": gave_up()})
 
 
 @login_required

@@ -7,6 +7,7 @@ from django.db import close_old_connections
 
 from postroom import jobs
 from postroom.jobs.recovery import requeue_lost_jobs, retry_failed_jobs, runner_id
+from postroom.jobs.watchdog import watch_jobs
 from postroom.mail.jobs import wake_overdue
 from postroom.outbound.jobs import recover_outbox
 from postroom.pipeline import recover_fetched
@@ -70,6 +71,7 @@ class Command(BaseCommand):
                 ]
             )
         else:
+            watch_jobs()
             # A short poll interval: the job runner is the step between a fetched
             # email and the CRM, and users wait on it.
             call_command("db_worker", interval=0.05, worker_id=runner_id(), verbosity=1)
