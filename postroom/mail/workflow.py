@@ -21,7 +21,7 @@ from django.utils import timezone
 from postroom.accounts.actions import do_notify
 from postroom.accounts.models import User
 
-from .models import Comment, Conversation, ConversationEvent
+from .models import Comment, Conversation, ConversationEvent, ReplyPresence
 
 logger = logging.getLogger(__name__)
 
@@ -467,3 +467,104 @@ def do_comment(conversation: Conversation, body: str, *, author: User) -> Commen
                 url=conversation_url(conversation) + f"#comment-{comment.pk}",
             )
     return comment
+
+
+# ------------------------------------------------------------------- who is replying
+
+# A compose form says "still writing" every PRESENCE_BEAT; silence for PRESENCE_TTL
+# (a closed tab, a lost connection) ends the presence.
+PRESENCE_BEAT = timedelta(seconds=5)
+PRESENCE_TTL = timedelta(seconds=20)
+
+
+def do_mark_replying(conversation: Conversation, user: User) -> None:
+    """The user is writing a reply to the conversation, as of now."""
+    ReplyPresence.objects.update_or_create(
+        conversation=conversation, user=user, defaults={"seen_at": timezone.now()}
+    )
+
+
+def do_stop_replying(conversation: Conversation, user: User) -> None:
+    ReplyPresence.objects.filter(conversation=conversation, user=user).delete()
+
+
+def replying_now(conversation: Conversation, *, besides: User | None = None) -> list[User]:
+    """Who else is writing a reply to the conversation right now."""
+    fresh = ReplyPresence.objects.filter(
+        conversation=conversation, seen_at__gte=timezone.now() - PRESENCE_TTL
+    )
+    if besides is not None:
+        fresh = fresh.exclude(user=besides)
+    return [p.user for p in fresh.select_related("user").order_by("seen_at")]
+
+
+# ------------------------------------------------------------------- from the UI
+
+# What the inbox's bulk form and the conversation page may ask for.
+ACTIONS = ("assign", "take", "unassign", "open", "pending", "closed", "snooze", "wake")
+
+
+def check_responsible(responsible: User, mailbox) -> None:
+    """Only an active colleague who may read the mailbox can be responsible for its mail."""
+    if not people_for(mailbox).filter(pk=responsible.pk).exists():
+        raise WorkflowError(f"{responsible} may not read {mailbox.address}")
+
+
+def do_apply(
+    conversation: Conversation,
+    action: str,
+    *,
+    acting_user: User,
+    responsible: User | None = None,
+    until: datetime | None = None,
+) -> bool:
+    """One of ACTIONS on a conversation, as a person asked for it in the UI or the API;
+    returns whether anything changed. WorkflowError says why it cannot be done."""
+    if action == "assign":
+        if responsible is None:
+            raise WorkflowError("choose whom to assign it to")
+        check_responsible(responsible, conversation.mailbox)
+        return do_assign(conversation, responsible, acting_user=acting_user)
+    if action == "take":
+        check_responsible(acting_user, conversation.mailbox)
+        return do_take(conversation, acting_user)
+    if action == "unassign":
+        return do_unassign(conversation, acting_user=acting_user)
+    if action in (Status.OPEN, Status.PENDING, Status.CLOSED):
+        changed = do_set_status(conversation, action, acting_user=acting_user)
+        if action == Status.OPEN and conversation.snoozed_until is not None:
+            changed = do_wake(conversation, acting_user=acting_user) or changed
+        return changed
+    if action == "snooze":
+        if until is None:
+            raise WorkflowError("choose until when")
+        return do_snooze(conversation, until, acting_user=acting_user)
+    if action == "wake":
+        return do_wake(conversation, acting_user=acting_user)
+    raise WorkflowError(f"unknown action {action!r}")
+
+
+def do_apply_many(
+    conversations, action: str, *, acting_user: User, **options
+) -> tuple[int, list[str]]:
+    """The inbox's bulk action: each conversation in its own savepoint; returns how many
+    changed and why the others could not be."""
+    changed, problems = 0, []
+    for conversation in conversations:
+        try:
+            with transaction.atomic():
+                changed += do_apply(conversation, action, acting_user=acting_user, **options)
+        except WorkflowError as exc:
+            problems.append(f"{_label(conversation)}: {exc}")
+    return changed, problems
+
+
+def reply_waits(message_ids) -> dict[int, int]:
+    """For sent emails among these, how long the customer had waited for each (seconds):
+    what a CRM timeline says beside an outgoing email."""
+    events = ConversationEvent.objects.filter(
+        kind=Kind.REPLIED, detail__message__in=list(message_ids)
+    ).values_list("detail", flat=True)
+    return {
+        d["message"]: d["waited_seconds"] for d in events if d.get("waited_seconds") is not None
+    }

@@ -20,6 +20,7 @@ from django.utils import timezone
 from postroom.mail import rawstore
 from postroom.mail.bulk import insert_ignoring_conflicts
 from postroom.mail.models import AttachmentBlob, Conversation, Message
+from postroom.mail.workflow import newer_customer_email
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import Mailbox, MailboxGrant
 
@@ -33,6 +34,19 @@ _HEADERS = BytesHeaderParser(policy=policy.default)
 
 class OutboundError(Exception):
     """The email cannot be sent as asked; the message says why, for the user."""
+
+
+class NewerEmailError(OutboundError):
+    """A newer email from the customer arrived while the reply was written: the writer
+    reads it first, then sends again to confirm."""
+
+    def __init__(self, newer: Message) -> None:
+        self.newer = newer
+        who = newer.from_name or newer.from_address
+        super().__init__(
+            f"{who} wrote again (“{newer.subject or '(no subject)'}”) since you opened this "
+            "form. Read it first; Send again sends your email as it is."
+        )
 
 
 @dataclass(frozen=True)
@@ -126,6 +140,7 @@ def do_send_email(
     idempotency_key: str = "",
     undo_seconds: float | None = None,
     draft: Draft | None = None,
+    seen_message_id: int | None = None,
 ) -> OutboxMessage:
     """Queue an email from the mailbox; sent by a job once this transaction commits.
 
@@ -141,6 +156,11 @@ def do_send_email(
         return existing
     if not can_send_from(acting_user, mailbox):
         raise OutboundError(f"you may not send from {mailbox.address}")
+    # Collision detection: the customer wrote again since the writer's form was opened.
+    if conversation is not None and seen_message_id is not None:
+        newer = newer_customer_email(conversation, seen_message_id)
+        if newer is not None:
+            raise NewerEmailError(newer)
     if not (mailbox.smtp_host and mailbox.smtp_port):
         raise OutboundError(f"{mailbox.address} has no SMTP server set up to send from")
     recipients = list(dict.fromkeys(compose.bare([*composition.to, *composition.cc])))

@@ -16,11 +16,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from postroom.mail.models import Conversation, Message
+from postroom.mail.workflow import do_stop_replying
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.outbound import compose, placeholders, richtext
 from postroom.outbound.actions import (
     Composition,
+    NewerEmailError,
     OutboundError,
     UndoError,
     apply_template,
@@ -144,6 +146,7 @@ def _compose(
 
 def _post(request, mailbox, kind, done, parent, conversation, offered) -> HttpResponse:
     draft = _own_draft(request, request.POST.get("draft"), mailbox, kind, conversation)
+    seen = None
     action = request.POST.get("action", "send")
     error = ""
     try:
@@ -213,10 +216,16 @@ def _post(request, mailbox, kind, done, parent, conversation, offered) -> HttpRe
                 conversation=conversation,
                 idempotency_key=data["token"],
                 draft=draft,
+                seen_message_id=_seen(request, conversation),
             )
+        except NewerEmailError as exc:
+            form.add_error(None, str(exc))
+            seen = exc.newer.pk  # read it: the next Send is the confirmation
         except OutboundError as exc:
             form.add_error(None, str(exc))
         else:
+            if conversation is not None:
+                do_stop_replying(conversation, request.user)
             if outbox.can_undo():
                 messages.success(request, "Sending… (Undo below, for a few seconds)")
             else:
@@ -231,7 +240,9 @@ def _post(request, mailbox, kind, done, parent, conversation, offered) -> HttpRe
         form.data["body_html"] = draft.html
     attachments = draft.attachments if draft is not None else offered
     kept = attachments
-    return _page(request, form, mailbox, kind, done, parent, conversation, draft, attachments, kept)
+    return _page(
+        request, form, mailbox, kind, done, parent, conversation, draft, attachments, kept, seen
+    )
 
 
 def _template_for(request: HttpRequest, mailbox: Mailbox) -> MessageTemplate | None:
@@ -241,7 +252,20 @@ def _template_for(request: HttpRequest, mailbox: Mailbox) -> MessageTemplate | N
     return MessageTemplate.objects.filter(pk=int(value), mailbox=mailbox).first()
 
 
-def _page(request, form, mailbox, kind, done, parent, conversation, draft, attachments, kept):
+def _seen(request: HttpRequest, conversation: Conversation | None) -> int | None:
+    """The newest email of the conversation the writer had seen (collision detection):
+    as the form carries it, else the newest there is now."""
+    value = request.POST.get("seen", "")
+    if value.isdigit():
+        return int(value)
+    if conversation is None:
+        return None
+    return conversation.messages.order_by("-pk").values_list("pk", flat=True).first()
+
+
+def _page(
+    request, form, mailbox, kind, done, parent, conversation, draft, attachments, kept, seen=None
+):
     html = form["body_html"].value() or ""
     values = placeholders.values_for(mailbox, conversation, user=request.user)
     context = {
@@ -258,6 +282,7 @@ def _page(request, form, mailbox, kind, done, parent, conversation, draft, attac
         "kept": {a["sha256"] for a in kept},
         "templates": MessageTemplate.objects.filter(mailbox=mailbox),
         "placeholders": [(f"{{{name}}}", values[name]) for name in placeholders.NAMES],
+        "seen": seen or _seen(request, conversation),
     }
     return render(request, "web/compose.html", context)
 

@@ -17,6 +17,7 @@ from postroom.crm import items as item_kinds
 from postroom.crm.access import items_for, readable_message_ids
 from postroom.crm.models import Company, Contact, Deal, SmartItem, TimelineEntry
 from postroom.mail.models import ConversationMessage
+from postroom.mail.workflow import reply_waits
 from postroom.mailboxes.access import mailboxes_for
 
 # The page shows the newest entries; an item with years of mail stays fast.
@@ -34,6 +35,8 @@ class TimelineRow:
     email_readable: bool = False
     snippet: str = ""
     conversation_id: int | None = None
+    # An outgoing email's reply history: how long the customer had waited for it.
+    waited_seconds: int | None = None
 
 
 def _related_items(user, item: models.Model) -> list[models.Model]:
@@ -96,6 +99,7 @@ def timeline_for(user, item: models.Model) -> list[TimelineRow]:
             message_id__in=readable, mailbox__in=mailboxes_for(user)
         ).values_list("message_id", "conversation_id")
     )
+    waits = reply_waits(readable)
     rows = []
     for entry in kept:
         on = {}
@@ -118,6 +122,7 @@ def timeline_for(user, item: models.Model) -> list[TimelineRow]:
                     email_readable=True,
                     snippet=snippet,
                     conversation_id=conversations.get(message.pk),
+                    waited_seconds=waits.get(message.pk),
                     **on,
                 )
             )

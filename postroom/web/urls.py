@@ -7,6 +7,7 @@ from . import (
     crm_pipeline_views,
     crm_save_views,
     crm_views,
+    inbox_views,
     personal_views,
     quarantine_views,
     routing_views,
@@ -218,6 +219,29 @@ urlpatterns = [
         "mailboxes/<int:mailbox_id>/password/",
         personal_views.mailbox_password,
         name="mailbox_password",
+    ),
+    # The inbox and the conversation workflow (inbox_views.py).
+    path("inbox/", inbox_views.inbox, name="inbox"),
+    path("inbox/bulk/", inbox_views.inbox_bulk, name="inbox_bulk"),
+    path(
+        "conversations/<int:conversation_id>/workflow/",
+        inbox_views.conversation_action,
+        name="conversation_action",
+    ),
+    path(
+        "conversations/<int:conversation_id>/comments/",
+        inbox_views.conversation_comment,
+        name="conversation_comment",
+    ),
+    path(
+        "conversations/<int:conversation_id>/presence/",
+        inbox_views.conversation_presence,
+        name="conversation_presence",
+    ),
+    path(
+        "conversations/<int:conversation_id>/replying/",
+        inbox_views.conversation_replying,
+        name="conversation_replying",
     ),
     # Distribution rules, business hours and absences (routing_views.py).
     path("mailboxes/<int:mailbox_id>/rules/", routing_views.mailbox_rules, name="mailbox_rules"),

@@ -42,6 +42,7 @@ from postroom.sync.service import delete_from_mailbox
 
 from .access import get_conversation_for_user, get_mailbox_for_user, get_message_for_user
 from .crm_save_views import annotate_conversation
+from .inbox_views import conversation_workflow
 from .search_form import SearchForm
 
 logger = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def _shown(message: Message, user, images_for: set[str]) -> ShownMessage:
 
 @login_required
 def home(request):
-    return redirect("web:mailboxes")
+    return redirect("web:inbox")  # the inbox is home: what waits for the user
 
 
 @login_required
@@ -220,6 +221,7 @@ def conversation_detail(request, conversation_id: int):
             "mailbox": conversation.mailbox,
             "emails": emails,
             **crm_forms,
+            **conversation_workflow(request.user, conversation),
         },
     )
 

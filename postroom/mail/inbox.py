@@ -1,0 +1,130 @@
+"""The inbox: the conversations of every mailbox a user may read, in working views.
+
+Views (each ordered newest first, each served by an index of mail 0010):
+
+    mine        open, the user is responsible, not snoozed
+    unassigned  open, nobody is responsible, not snoozed
+    open        all open, not snoozed
+    waiting     pending: waiting on the customer, not snoozed
+    snoozed     snoozed (open or pending), soonest back first
+    closed      closed
+
+Filters narrow a view: mailbox, responsible (a user or nobody), status (replaces the
+view's own), has attachment; the web layer adds the CRM item filter (crm is further
+along the layers than mail).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from postroom.mailboxes.access import mailboxes_for
+
+from .models import Conversation
+
+Status = Conversation.Status
+
+# name -> label, in the navigation's order.
+VIEWS = {
+    "mine": "Mine",
+    "unassigned": "Unassigned",
+    "open": "All open",
+    "waiting": "Waiting on customer",
+    "snoozed": "Snoozed",
+    "closed": "Closed",
+}
+DEFAULT_VIEW = "mine"
+NOBODY = "none"
+
+
+@dataclass(frozen=True)
+class Filters:
+    mailbox: int | None = None
+    responsible: int | str | None = None  # a user's id, or NOBODY
+    status: str | None = None
+    has_attachment: bool = False
+
+    @classmethod
+    def from_query(cls, params) -> Filters:
+        """From a request's GET parameters; anything malformed is ignored, not an error."""
+        mailbox = params.get("mailbox", "")
+        responsible = params.get("responsible", "")
+        status = params.get("status", "")
+        return cls(
+            mailbox=int(mailbox) if mailbox.isdigit() else None,
+            responsible=(
+                int(responsible)
+                if responsible.isdigit()
+                else NOBODY
+                if responsible == NOBODY
+                else None
+            ),
+            status=status if status in Status.values else None,
+            has_attachment=params.get("attachment") == "1",
+        )
+
+    def is_empty(self) -> bool:
+        return self == Filters()
+
+
+def readable_mailbox_ids(user) -> list[int]:
+    return list(mailboxes_for(user).values_list("pk", flat=True))
+
+
+def _base(mailbox_ids: list[int], filters: Filters) -> QuerySet[Conversation]:
+    ids = mailbox_ids
+    if filters.mailbox is not None:
+        ids = [pk for pk in ids if pk == filters.mailbox]
+    # A conversation whose emails its mailbox no longer holds is off every list.
+    conversations = Conversation.objects.filter(mailbox_id__in=ids, message_count__gt=0)
+    if filters.responsible == NOBODY:
+        conversations = conversations.filter(responsible__isnull=True)
+    elif filters.responsible is not None:
+        conversations = conversations.filter(responsible_id=filters.responsible)
+    if filters.has_attachment:
+        conversations = conversations.filter(has_attachment=True)
+    return conversations
+
+
+def _view_q(view: str, user, status: str | None) -> Q:
+    awake = Q(snoozed_until__isnull=True)
+    if view == "mine":
+        return Q(status=status or Status.OPEN, responsible=user) & awake
+    if view == "unassigned":
+        return Q(status=status or Status.OPEN, responsible__isnull=True) & awake
+    if view == "open":
+        return Q(status=status or Status.OPEN) & awake
+    if view == "waiting":
+        return Q(status=status or Status.PENDING) & awake
+    if view == "snoozed":
+        snoozed = Q(snoozed_until__isnull=False)
+        return snoozed & Q(status=status) if status else snoozed
+    if view == "closed":
+        return Q(status=status or Status.CLOSED)
+    raise ValueError(f"unknown inbox view {view!r}")
+
+
+def conversations(
+    user, view: str, filters: Filters = Filters(), *, mailbox_ids: list[int] | None = None
+) -> QuerySet[Conversation]:
+    """The view's conversations in the mailboxes the user may read, in its order."""
+    ids = readable_mailbox_ids(user) if mailbox_ids is None else mailbox_ids
+    listed = _base(ids, filters).filter(_view_q(view, user, filters.status))
+    if view == "snoozed":
+        return listed.order_by("snoozed_until", "-last_message_at")
+    return listed.order_by("-last_message_at")
+
+
+def counts(
+    user, filters: Filters = Filters(), *, mailbox_ids: list[int] | None = None
+) -> dict[str, int]:
+    """How many conversations each working view holds (Closed is not counted: it only
+    grows). One query per view, each on its own index."""
+    ids = readable_mailbox_ids(user) if mailbox_ids is None else mailbox_ids
+    base = _base(ids, filters)
+    out = {}
+    for view in ("mine", "unassigned", "open", "waiting", "snoozed"):
+        out[view] = base.filter(_view_q(view, user, None)).aggregate(n=Count("pk"))["n"]
+    return out
