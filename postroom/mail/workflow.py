@@ -128,6 +128,57 @@ def do_assign(
     return True
 
 
+def do_assign_new(assignments: list[tuple[Conversation, User, str]]) -> int:
+    """do_assign by Postroom for a batch of conversations that have nobody yet (the
+    pipeline's distribution rules): set-wise, a statement per person plus one for the
+    events and one for the notifications, the same events and notifications as
+    do_assign. A conversation someone took meanwhile keeps its person. Returns how many
+    were assigned; runs in the caller's transaction (a savepoint of it)."""
+    from postroom.accounts.models import Notification
+
+    wanted = {c.pk: (c, user, reason) for c, user, reason in reversed(assignments)}
+    if not wanted:
+        return 0
+    with transaction.atomic():
+        free = set(
+            Conversation.objects.select_for_update()
+            .filter(pk__in=list(wanted), responsible__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        chosen = [wanted[pk] for pk in sorted(free)]
+        by_user: dict[int, list[int]] = {}
+        for conversation, user, _ in chosen:
+            by_user.setdefault(user.pk, []).append(conversation.pk)
+        for user_id, pks in by_user.items():
+            Conversation.objects.filter(pk__in=pks).update(responsible_id=user_id)
+        ConversationEvent.objects.bulk_create(
+            [
+                ConversationEvent(
+                    conversation=conversation,
+                    kind=Kind.ASSIGNED,
+                    user=user,
+                    detail={"reason": reason} if reason else {},
+                )
+                for conversation, user, reason in chosen
+            ]
+        )
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    user=user,
+                    text=f"Postroom made you responsible for {_label(conversation)} in "
+                    f"{conversation.mailbox.address}{f' ({reason})' if reason else ''}",
+                    url=conversation_url(conversation),
+                )
+                for conversation, user, reason in chosen
+            ]
+        )
+        for conversation, user, _ in chosen:
+            conversation.responsible = user
+    logger.info("%s conversation(s) assigned by the distribution rules", len(chosen))
+    return len(chosen)
+
+
 def do_take(conversation: Conversation, user: User) -> bool:
     """ "Take it": the user makes themselves responsible."""
     return do_assign(conversation, user, acting_user=user, reason="took it")

@@ -14,7 +14,7 @@ already has a responsible person keeps them, and its new items go to them too.
 import logging
 
 from postroom.mail.models import Conversation, ConversationMessage, Message
-from postroom.mail.workflow import do_assign
+from postroom.mail.workflow import do_assign_new
 from postroom.mailboxes.models import Mailbox
 
 from .rules import Decision, RuleSet
@@ -46,6 +46,7 @@ class Router:
         shared: dict[int, Conversation] = {}
         for link in links:
             conversation = shared.setdefault(link.conversation_id, link.conversation)
+            conversation.mailbox = self.mailbox  # do_assign names it: not read again
             self.conversations[link.message_id] = conversation
         if self.rules.needs_contact:
             from postroom.crm.senders import Directory
@@ -77,9 +78,9 @@ class Router:
         return self.decision(message, contact).user
 
     def assign_conversations(self, messages: list[Message], results: dict) -> int:
-        """Give each new customer conversation of the batch its responsible person;
-        returns how many were assigned."""
-        assigned = 0
+        """Give each new customer conversation of the batch its responsible person, all
+        at once (do_assign_new); returns how many were assigned."""
+        assignments = []
         for message in messages:
             result = results.get(message.pk)
             conversation = self.conversations.get(message.pk)
@@ -93,10 +94,9 @@ class Router:
                     "conversation %s left unassigned: %s", conversation.pk, decision.reason
                 )
                 continue
-            try:
-                do_assign(conversation, decision.user, reason=decision.reason)
-            except Exception:  # its savepoint is rolled back; the capture stays
-                logger.exception("assigning conversation %s failed", conversation.pk)
-                continue
-            assigned += 1
-        return assigned
+            assignments.append((conversation, decision.user, decision.reason))
+        try:
+            return do_assign_new(assignments)
+        except Exception:  # its savepoint is rolled back; the capture stays
+            logger.exception("assigning %s conversation(s) failed", len(assignments))
+            return 0

@@ -23,6 +23,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from postroom.mail.models import Conversation, Message
+from postroom.mail.workflow import people_for
 from postroom.mailboxes.models import Mailbox
 
 from . import roundrobin
@@ -110,9 +111,16 @@ def check_rule(rule: DistributionRule, queue_user_ids: Iterable[int] = ()) -> No
         raise RuleError("say who gets the mail: a person, or a queue of people or a department")
 
 
-def rule_problems(rule: DistributionRule) -> list[str]:
-    """Why a saved rule would fall through now (deactivated people, empty queues)."""
+def rule_problems(rule: DistributionRule, readers: set[int] | None = None) -> list[str]:
+    """Why a saved rule would fall through now (deactivated people, people who may not
+    read the mailbox, empty queues); `readers`: people_for(mailbox)'s ids, if known."""
+    if readers is None:
+        readers = set(people_for(rule.mailbox).values_list("pk", flat=True))
     problems = []
+    address = rule.mailbox.address
+    for user, who in ((rule.target_user, ""), (rule.on_call, "the on-call person ")):
+        if user is not None and user.is_active and user.pk not in readers:
+            problems.append(f"{who}{user} may not read {address}: the rule falls through")
     if rule.target_user_id and not rule.target_user.is_active:
         problems.append(f"{rule.target_user} is deactivated: the rule falls through")
     if rule.kind == DistributionRule.Kind.HOURS and rule.on_call and not rule.on_call.is_active:
@@ -124,8 +132,11 @@ def rule_problems(rule: DistributionRule) -> list[str]:
             u.is_active for u in rule.department.group.user_set.all()
         ):
             problems.append(f"department {rule.department} has no active members")
-        if not _queue(rule):
+        queue = _queue(rule)
+        if not queue:
             problems.append("its queue has no active members: the rule falls through")
+        elif outsiders := [str(u) for u in queue if u.pk not in readers]:
+            problems.append(f"passed over, as they may not read {address}: {', '.join(outsiders)}")
     return problems
 
 
@@ -137,6 +148,8 @@ class _Rule:
     rule: DistributionRule
     label: str
     pattern: re.Pattern | None = None
+    # Plain keywords, lower case: a cheap substring test before the whole-word pattern.
+    words: tuple[str, ...] = ()
     senders: frozenset[str] = frozenset()
     queue: list = field(default_factory=list)  # active members, by id
 
@@ -153,6 +166,10 @@ class RuleSet:
                 item = _Rule(rule, label, queue=_queue(rule) if rule.pk else [])
                 if rule.kind == DistributionRule.Kind.KEYWORD:
                     item.pattern = keyword_pattern(rule.keywords, rule.is_regex)
+                    if not rule.is_regex:
+                        item.words = tuple(
+                            w.strip().lower() for w in rule.keywords.splitlines() if w.strip()
+                        )
                 elif rule.kind == DistributionRule.Kind.SENDER:
                     item.senders = frozenset(sender_set(rule.senders))
             except RuleError as exc:  # saved before a check existed, or edited in the admin
@@ -166,6 +183,7 @@ class RuleSet:
         self.needs_contact = any(r.rule.kind == DistributionRule.Kind.MANAGER for r in self.rules)
         self._away: set[int] | None = None
         self._loads: dict[int, int] | None = None
+        self._readers: set[int] | None = None
 
     @classmethod
     def load(cls, mailbox: Mailbox) -> "RuleSet":
@@ -182,7 +200,10 @@ class RuleSet:
                 name="Route to the client's manager",
             )
             rules.insert(0, manager)
-        return cls(mailbox, rules)
+        ruleset = cls(mailbox, rules)
+        if ruleset.rules:
+            ruleset.readers  # noqa: B018 - read now, with the rules, not by the first email
+        return ruleset
 
     # -- the default
 
@@ -207,8 +228,9 @@ class RuleSet:
         logs nothing ("Who would get this?")."""
         at = at or timezone.now()
         trace: list[str] = []
+        email = _Email(message)
         for item in self.rules:
-            matched, why = self._matches(item, message, contact, at)
+            matched, why = self._matches(item, email, contact, at)
             if not matched:
                 trace.append(f"{item.label}: no match{f' ({why})' if why else ''}")
                 continue
@@ -231,17 +253,19 @@ class RuleSet:
             return Decision(user, item.rule if item.rule.pk else None, reason, trace)
         return self.default(trace)
 
-    def _matches(self, item: _Rule, message: Message, contact, at) -> tuple[bool, str]:
+    def _matches(self, item: _Rule, email: "_Email", contact, at) -> tuple[bool, str]:
         rule, kind = item.rule, DistributionRule.Kind
         if rule.kind == kind.KEYWORD:
-            where = rule.match_in
-            if where in ("subject", "both") and (found := item.pattern.search(message.subject)):
-                return True, f"“{found[0]}” in the subject"
-            if where in ("body", "both") and (found := item.pattern.search(_body(message))):
-                return True, f"“{found[0]}” in the body"
+            for part in ("subject", "body"):
+                if rule.match_in not in (part, "both"):
+                    continue
+                if item.words and not any(w in email.lower(part) for w in item.words):
+                    continue  # none of the words at all: no need for the pattern
+                if found := item.pattern.search(email.text(part)):
+                    return True, f"“{found[0]}” in the {part}"
             return False, ""
         if rule.kind == kind.SENDER:
-            address = (message.from_address or "").lower()
+            address = (email.message.from_address or "").lower()
             if address in item.senders:
                 return True, f"sender {address}"
             domain = address.rpartition("@")[2]
@@ -266,16 +290,18 @@ class RuleSet:
     def _target(self, item: _Rule, contact, at: datetime, preview: bool):
         rule, kind = item.rule, DistributionRule.Kind
         if rule.kind == kind.MANAGER:
-            return _active(contact.responsible, "the client's manager")
+            return self._available(contact.responsible, "the client's manager")
         if rule.kind == kind.HOURS and not rule.calendar.is_open(at):
-            return _active(rule.on_call, "the on-call person")
+            return self._available(rule.on_call, "the on-call person")
         if rule.target_user_id is not None:
-            return _active(rule.target_user, "the rule's person")
+            return self._available(rule.target_user, "the rule's person")
         if not item.queue:
             if rule.department_id is not None and not rule.queue_users.all():
                 return None, f"department {rule.department} has no active members"
             return None, "its queue has no active members"
-        eligible = item.queue
+        eligible = [u for u in item.queue if u.pk in self.readers]
+        if not eligible:
+            return None, f"nobody in its queue may read {self.mailbox.address}"
         if rule.skip_away:
             away = self._away_on(at)
             eligible = [u for u in eligible if u.pk not in away]
@@ -287,6 +313,20 @@ class RuleSet:
         by_id = {u.pk: u for u in eligible}
         turn = roundrobin.peek_turn if preview else roundrobin.take_turn
         return by_id[turn(rule, by_id)], ""
+
+    @property
+    def readers(self) -> set[int]:
+        """Who may be responsible for the mailbox's mail: the active people who may read
+        it (read once per batch)."""
+        if self._readers is None:
+            self._readers = set(people_for(self.mailbox).values_list("pk", flat=True))
+        return self._readers
+
+    def _available(self, user, who: str):
+        user, problem = _active(user, who)
+        if user is not None and user.pk not in self.readers:
+            return None, f"{who} {user} may not read {self.mailbox.address}"
+        return user, problem
 
     def _away_on(self, at: datetime) -> set[int]:
         if self._away is None:
@@ -338,9 +378,28 @@ def _active(user, who: str):
     return user, ""
 
 
-def _body(message: Message) -> str:
-    text = message.text_body or _TAG.sub(" ", message.html_body or "")
-    return text[:BODY_SCAN_CHARS]
+class _Email:
+    """An email's subject and body as keyword rules read them, each made once."""
+
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        self._texts: dict[str, str] = {}
+
+    def text(self, part: str) -> str:
+        if part not in self._texts:
+            if part == "subject":
+                self._texts[part] = self.message.subject or ""
+            else:
+                message = self.message
+                body = message.text_body or _TAG.sub(" ", message.html_body or "")
+                self._texts[part] = body[:BODY_SCAN_CHARS]
+        return self._texts[part]
+
+    def lower(self, part: str) -> str:
+        key = f"{part}:lower"
+        if key not in self._texts:
+            self._texts[key] = self.text(part).lower()
+        return self._texts[key]
 
 
 def describe(rule: DistributionRule) -> str:

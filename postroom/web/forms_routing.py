@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 
 from postroom.accounts.models import Department
 from postroom.mail.models import Message
+from postroom.mail.workflow import people_for
 from postroom.routing import calendars
 from postroom.routing.models import BusinessHours, DistributionRule
 from postroom.routing.rules import RuleError, check_rule, keyword_pattern, sender_set
@@ -54,9 +55,9 @@ class RuleForm(forms.ModelForm):
     def __init__(self, *args, mailbox, **kwargs):
         super().__init__(*args, **kwargs)
         self.instance.mailbox = mailbox
-        for name in ("target_user", "on_call"):
-            self.fields[name].queryset = _people()
-        self.fields["queue_users"].queryset = _people()
+        # Only people who may read the mailbox can be responsible for its mail.
+        for name in ("target_user", "on_call", "queue_users"):
+            self.fields[name].queryset = people_for(mailbox)
         self.fields["department"].queryset = Department.objects.order_by("name")
         self.fields["calendar"].queryset = BusinessHours.objects.order_by("name")
 

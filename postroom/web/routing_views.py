@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from postroom.mail.workflow import people_for
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.routing import actions
@@ -36,8 +37,9 @@ def _check_may_edit_calendars(user) -> None:
 @login_required
 def mailbox_rules(request, mailbox_id: int):
     mailbox = get_mailbox_for_user(request.user, mailbox_id, MANAGE)
+    readers = set(people_for(mailbox).values_list("pk", flat=True))
     rules = [
-        (number, rule, describe(rule), rule_problems(rule))
+        (number, rule, describe(rule), rule_problems(rule, readers))
         for number, rule in enumerate(actions.rules_of(mailbox), 1)
     ]
     who = WhoWouldGetThisForm(request.GET or None, mailbox=mailbox)

@@ -8,6 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from postroom.mail.models import Message
+from postroom.mailboxes.actions import do_grant_mailbox
+from postroom.mailboxes.models import MailboxGrant
 from postroom.routing.actions import do_add_absence, do_add_rule, do_save_calendar
 from postroom.routing.models import DistributionRule, RuleTurn
 from postroom.routing.rules import RuleError, RuleSet, check_rule, decide, rule_problems
@@ -39,8 +41,20 @@ def mailbox(owner):
 
 
 @pytest.fixture
-def senior():
-    return UserFactory(username="sam", first_name="Sam", last_name="Senior")
+def colleague(mailbox):
+    """A user who may read the mailbox (only they can be responsible for its mail)."""
+
+    def colleague(**fields):
+        user = UserFactory(**fields)
+        do_grant_mailbox(mailbox, user, MailboxGrant.Level.READ)
+        return user
+
+    return colleague
+
+
+@pytest.fixture
+def senior(colleague):
+    return colleague(username="sam", first_name="Sam", last_name="Senior")
 
 
 def test_vip_keyword_goes_to_the_senior_manager(mailbox, senior):
@@ -84,24 +98,24 @@ def test_an_invalid_regular_expression_is_refused_with_the_reason(mailbox, senio
     assert not DistributionRule.objects.exists()
 
 
-def test_partner_domain_goes_to_the_partner_account_manager(mailbox):
-    account_manager = UserFactory()
+def test_partner_domain_goes_to_the_partner_account_manager(mailbox, colleague):
+    account_manager = colleague()
     do_add_rule(mailbox, kind=Kind.SENDER, senders="partner.com", target_user=account_manager)
     assert decide(email(sender="bob@partner.com"), mailbox).user == account_manager
     assert decide(email(sender="eve@eu.partner.com"), mailbox).user == account_manager
     assert decide(email(sender="eve@notpartner.com"), mailbox).user != account_manager
 
 
-def test_a_sender_address_matches_only_that_address(mailbox):
-    person = UserFactory()
+def test_a_sender_address_matches_only_that_address(mailbox, colleague):
+    person = colleague()
     do_add_rule(mailbox, kind=Kind.SENDER, senders="ceo@bigclient.test", target_user=person)
     decision = decide(email(sender="CEO@BigClient.test".lower()), mailbox)
     assert decision.user == person and "sender ceo@bigclient.test" in decision.reason
     assert decide(email(sender="cfo@bigclient.test"), mailbox).user != person
 
 
-def test_the_first_matching_rule_wins_and_a_disabled_rule_is_skipped(mailbox, senior):
-    other = UserFactory()
+def test_the_first_matching_rule_wins_and_a_disabled_rule_is_skipped(mailbox, senior, colleague):
+    other = colleague()
     first = do_add_rule(mailbox, kind=Kind.KEYWORD, keywords="order", target_user=senior)
     do_add_rule(mailbox, kind=Kind.SENDER, senders="customer.test", target_user=other)
     assert decide(email(subject="New order"), mailbox).user == senior
@@ -110,8 +124,8 @@ def test_the_first_matching_rule_wins_and_a_disabled_rule_is_skipped(mailbox, se
     assert decide(email(subject="New order"), mailbox).user == other
 
 
-def test_the_clients_existing_manager_gets_their_mail(mailbox):
-    manager = UserFactory(username="maria")
+def test_the_clients_existing_manager_gets_their_mail(mailbox, colleague):
+    manager = colleague(username="maria")
     contact = ContactFactory(name="Anna", email="anna@customer.test", responsible=manager)
     do_add_rule(mailbox, kind=Kind.MANAGER)
     decision = decide(email(), mailbox)  # the contact is looked up by the sender
@@ -120,8 +134,10 @@ def test_the_clients_existing_manager_gets_their_mail(mailbox):
     assert decide(email(sender="new@stranger.test"), mailbox).user != manager
 
 
-def test_a_mailbox_routing_to_managers_behaves_as_if_the_manager_rule_came_first(mailbox, senior):
-    manager = UserFactory()
+def test_a_mailbox_routing_to_managers_behaves_as_if_the_manager_rule_came_first(
+    mailbox, senior, colleague
+):
+    manager = colleague()
     ContactFactory(email="anna@customer.test", responsible=manager)
     do_add_rule(mailbox, kind=Kind.SENDER, senders="customer.test", target_user=senior)
     assert decide(email(), mailbox).user == senior
@@ -132,8 +148,10 @@ def test_a_mailbox_routing_to_managers_behaves_as_if_the_manager_rule_came_first
     assert "Route to the client's manager" in decision.reason
 
 
-def test_business_hours_go_to_the_team_and_outside_them_to_the_on_call_person(mailbox, senior):
-    on_call = UserFactory(username="night")
+def test_business_hours_go_to_the_team_and_outside_them_to_the_on_call_person(
+    mailbox, senior, colleague
+):
+    on_call = colleague(username="night")
     office = do_save_calendar(
         None, name="Office", time_zone="Europe/Berlin", week="mon-fri 09:00-17:00"
     )
@@ -144,8 +162,8 @@ def test_business_hours_go_to_the_team_and_outside_them_to_the_on_call_person(ma
     assert outside.user == on_call and "outside Office" in outside.reason
 
 
-def test_a_holiday_counts_as_outside_business_hours(mailbox, senior):
-    on_call = UserFactory()
+def test_a_holiday_counts_as_outside_business_hours(mailbox, senior, colleague):
+    on_call = colleague()
     office = do_save_calendar(
         None, name="Office", time_zone="UTC", week="mon-fri 09:00-17:00", holidays="2026-12-07"
     )
@@ -153,8 +171,8 @@ def test_a_holiday_counts_as_outside_business_hours(mailbox, senior):
     assert decide(email(), mailbox, at=MONDAY_MORNING).user == on_call
 
 
-def test_round_robin_gives_each_member_of_the_queue_a_turn_in_order(mailbox):
-    people = [UserFactory() for _ in range(3)]
+def test_round_robin_gives_each_member_of_the_queue_a_turn_in_order(mailbox, colleague):
+    people = [colleague() for _ in range(3)]
     do_add_rule(mailbox, kind=Kind.ROUND_ROBIN, queue_users=people)
     rules = RuleSet.load(mailbox)
     got = [rules.decide(email()).user for _ in range(7)]
@@ -162,8 +180,8 @@ def test_round_robin_gives_each_member_of_the_queue_a_turn_in_order(mailbox):
     assert RuleTurn.objects.get().turns == 7
 
 
-def test_round_robin_over_a_department_skips_people_away(mailbox):
-    alice, bob, carol = (UserFactory(username=n) for n in ("alice", "bob", "carol"))
+def test_round_robin_over_a_department_skips_people_away(mailbox, colleague):
+    alice, bob, carol = (colleague(username=n) for n in ("alice", "bob", "carol"))
     support = DepartmentFactory(name="Support", members=[alice, bob, carol])
     do_add_rule(mailbox, kind=Kind.ROUND_ROBIN, department=support, skip_away=True)
     do_add_absence(bob, date(2026, 12, 1), date(2026, 12, 31), "holiday")
@@ -172,10 +190,10 @@ def test_round_robin_over_a_department_skips_people_away(mailbox):
     assert got == [alice, carol, alice, carol]
 
 
-def test_round_robin_passes_over_people_at_the_load_limit(mailbox):
+def test_round_robin_passes_over_people_at_the_load_limit(mailbox, colleague):
     from postroom.mail.models import Conversation
 
-    busy, free = UserFactory(), UserFactory()
+    busy, free = colleague(), colleague()
     for _ in range(2):
         Conversation.objects.create(
             mailbox=mailbox, responsible=busy, last_message_at=MONDAY_MORNING
@@ -188,8 +206,10 @@ def test_round_robin_passes_over_people_at_the_load_limit(mailbox):
     assert rules.decide(email()).user == mailbox.owner
 
 
-def test_a_deactivated_person_falls_through_to_the_next_rule_and_says_so(mailbox, senior, caplog):
-    backup = UserFactory(username="backup")
+def test_a_deactivated_person_falls_through_to_the_next_rule_and_says_so(
+    mailbox, senior, caplog, colleague
+):
+    backup = colleague(username="backup")
     rule = do_add_rule(mailbox, kind=Kind.KEYWORD, keywords="VIP", target_user=senior)
     do_add_rule(mailbox, kind=Kind.KEYWORD, keywords="VIP", target_user=backup)
     senior.is_active = False
@@ -212,9 +232,9 @@ def test_an_empty_department_falls_through_to_the_mailboxs_default(mailbox, owne
     assert "department Night shift has no active members" in rule_problems(rule)
 
 
-def test_nothing_matching_goes_to_the_mailboxs_responsible_person(mailbox, owner):
+def test_nothing_matching_goes_to_the_mailboxs_responsible_person(mailbox, owner, colleague):
     assert decide(email(), mailbox).user == owner
-    agent = UserFactory()
+    agent = colleague()
     mailbox.crm_responsible = agent
     mailbox.save()
     decision = decide(email(), mailbox)
@@ -227,8 +247,8 @@ def test_no_responsible_person_anywhere_leaves_it_unassigned_without_a_crash():
     assert decision.user is None and "left unassigned" in decision.reason
 
 
-def test_a_preview_takes_no_turn(mailbox):
-    people = [UserFactory() for _ in range(2)]
+def test_a_preview_takes_no_turn(mailbox, colleague):
+    people = [colleague() for _ in range(2)]
     do_add_rule(mailbox, kind=Kind.ROUND_ROBIN, queue_users=people)
     assert decide(email(), mailbox, preview=True).user == people[0]
     assert decide(email(), mailbox, preview=True).user == people[0]
@@ -259,3 +279,13 @@ def test_twenty_rules_decide_without_a_query(mailbox, senior):
 def test_a_rule_that_cannot_work_is_refused_with_the_reason(mailbox, fields, reason):
     with pytest.raises(RuleError, match=reason):
         check_rule(DistributionRule(mailbox=mailbox, **fields))
+
+
+def test_a_person_who_may_not_read_the_mailbox_is_passed_over(mailbox, senior, colleague):
+    outsider = UserFactory(username="out")
+    do_add_rule(mailbox, kind=Kind.KEYWORD, keywords="VIP", target_user=outsider)
+    rule = do_add_rule(mailbox, kind=Kind.ROUND_ROBIN, queue_users=[outsider, senior])
+    decision = decide(email(subject="VIP"), mailbox)
+    assert decision.user == senior
+    assert f"may not read {mailbox.address}" in decision.trace[0]
+    assert rule_problems(rule) == [f"passed over, as they may not read {mailbox.address}: out"]

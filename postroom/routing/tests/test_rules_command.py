@@ -3,6 +3,8 @@
 import pytest
 from django.core.management import CommandError, call_command
 
+from postroom.mailboxes.actions import do_grant_mailbox
+from postroom.mailboxes.models import MailboxGrant
 from postroom.routing.models import Absence, BusinessHours, DistributionRule, RuleTurn
 from postroom.testing.factories import DepartmentFactory, MailboxFactory, UserFactory
 
@@ -15,8 +17,11 @@ def mailbox():
 
 
 @pytest.fixture
-def people():
-    return {name: UserFactory(username=name) for name in ("sam", "alice", "bob", "night")}
+def people(mailbox):
+    found = {name: UserFactory(username=name) for name in ("sam", "alice", "bob", "night")}
+    for user in found.values():
+        do_grant_mailbox(mailbox, user, MailboxGrant.Level.READ)
+    return found
 
 
 def rules(capsys, *args) -> str:

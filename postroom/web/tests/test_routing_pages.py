@@ -33,8 +33,10 @@ def manager(mailbox):
 
 
 @pytest.fixture
-def senior():
-    return UserFactory(username="sam")
+def senior(mailbox):
+    user = UserFactory(username="sam")
+    do_grant_mailbox(mailbox, user, MailboxGrant.Level.READ)
+    return user
 
 
 def rules_url(mailbox, *parts) -> str:
@@ -211,6 +213,7 @@ def test_a_manager_adds_business_hours_and_a_calendar_that_cannot_work_is_refuse
 def test_a_business_hours_rule_with_its_on_call_person(mailbox, manager, senior):
     office = do_save_calendar(None, name="Office", time_zone="UTC", week="mon-fri 09:00-17:00")
     night = UserFactory(username="night")
+    do_grant_mailbox(mailbox, night, MailboxGrant.Level.READ)
     response = logged_in(manager).post(
         rules_url(mailbox, "rule_new"),
         {"kind": "hours", "calendar": office.pk, "target_user": senior.pk, "match_in": "both",

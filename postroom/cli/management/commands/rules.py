@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from postroom.accounts.models import Department
 from postroom.mail.models import Message
+from postroom.mail.workflow import people_for
 from postroom.mailboxes.models import Mailbox
 from postroom.routing import actions
 from postroom.routing.calendars import CalendarError
@@ -100,11 +101,12 @@ class Command(BaseCommand):
             self.stdout.write("   0  (mailbox setting) a known client's mail → their manager")
         if not rules:
             self.stdout.write("no rules: all new mail goes to the mailbox's responsible person")
+        readers = set(people_for(mailbox).values_list("pk", flat=True))
         for number, rule in enumerate(rules, 1):
             state = "" if rule.enabled else " [disabled]"
             label = f" “{rule.name}”" if rule.name else ""
             self.stdout.write(f"{number:4}{label} {rule.kind}{state}: {describe(rule)}")
-            for problem in rule_problems(rule):
+            for problem in rule_problems(rule, readers):
                 self.stdout.write(f"      ! {problem}")
         default = mailbox.crm_responsible or mailbox.owner
         self.stdout.write(f"   *  otherwise → {default or 'nobody (unassigned)'}")

@@ -1,0 +1,311 @@
+"""assign: what distribution rules cost per email, and round-robin fairness under concurrency.
+
+1. Cost: the same run captures batches of 500 fresh emails (stored and ingested
+   beforehand) two ways, alternating rounds so that drift hits both equally: "off" is
+   CRM capture alone (the path before distribution rules), "on" is the pipeline's capture
+   job with the assign step: 20 rules read once per batch (18 keyword rules reading
+   subjects and bodies, a sender rule, then a round-robin over 5 people taking its turn
+   under the row lock), a lead per new sender and the conversation assigned (do_assign,
+   with its event and notification) in the same transaction. The figure is the added time
+   per email; the decision alone (20 rules, no turn taken) is timed too.
+2. Fairness: 4 runners (threads, each with its own connection and transactions) make
+   10,000 assignments at once through a round-robin over 5 people; max - min of their
+   conversations must be at most 1.
+
+Run by the harness as `python -m bench.assign_bench RESULT.json [--quick]` inside the
+benchmark's installation; `run()` prints the table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .common import Harness, Table, say
+
+GOAL_MS = 2.0
+BATCH = 500
+RUNNERS = 4
+QUEUE = 5
+
+
+# ----------------------------------------------------------------- in the subprocess
+
+
+def _readers(mailbox, users) -> None:
+    """Only people who may read a mailbox are made responsible for its mail."""
+    from postroom.mailboxes.models import MailboxGrant
+
+    MailboxGrant.objects.bulk_create(
+        [MailboxGrant(mailbox=mailbox, user=u, level=MailboxGrant.Level.READ) for u in users]
+    )
+
+
+def _rules(mailbox, users) -> None:
+    from postroom.routing.actions import do_add_rule
+
+    _readers(mailbox, users)
+    for n in range(18):
+        regex = n % 3 == 0
+        keywords = rf"ticket-{n}-\d+" if regex else f"topic{n}\nproject{n}\nword{n}"
+        do_add_rule(
+            mailbox, kind="keyword", keywords=keywords, is_regex=regex, target_user=users[n]
+        )
+    do_add_rule(mailbox, kind="sender", senders="partner.test\nvip.test", target_user=users[18])
+    do_add_rule(mailbox, kind="round-robin", queue_users=users[19 : 19 + QUEUE])
+
+
+def _emails(count: int, tag: str, to: str) -> list[bytes]:
+    from postroom.testing.mail import make_email
+
+    body = "Hello,\n\n" + ("please send us your offer for the items below. " * 40) + "\n"
+    found = []
+    for i in range(count):
+        subject = f"Request {tag} {i}" + (" about topic7" if i % 10 == 0 else "")
+        found.append(
+            make_email(
+                sender=f"Sender {i} <someone.{tag}.{i}@unknown{i}.test>",
+                to=to,
+                subject=subject,
+                body=body,
+                message_id=f"<{tag}.{i}@bench.test>",
+            )
+        )
+    return found
+
+
+def _stored(folder, mailbox, raws: list[bytes], first_uid: int) -> list[int]:
+    """Store and ingest (parse, thread) the emails; their capture is what is timed."""
+    from django.db import transaction
+
+    from postroom.mail.ingest import FetchedMessage, ingest_messages, store_copies
+
+    with transaction.atomic():
+        ids = store_copies(
+            folder, 1, [FetchedMessage(uid=first_uid + i, raw=r) for i, r in enumerate(raws)]
+        )
+    for start in range(0, len(ids), BATCH):
+        ingest_messages(ids[start : start + BATCH], mailbox)
+    return ids
+
+
+def _capture(ids: list[int], mailbox, rules_on: bool) -> float:
+    from django.db import transaction
+
+    from postroom import pipeline
+    from postroom.crm.capture import capture_messages
+    from postroom.mail.models import Message
+
+    started = time.perf_counter()
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        if rules_on:
+            pipeline.capture.call(chunk, mailbox.pk)
+        else:  # capture alone, as the pipeline ran it before distribution rules
+            messages = Message.objects.filter(pk__in=chunk).defer("text_body", "html_body")
+            with transaction.atomic():
+                capture_messages(messages.order_by("pk"), mailbox)
+    return time.perf_counter() - started
+
+
+def _decide_only(mailbox, ids: list[int]) -> float:
+    """Seconds per email of RuleSet.decide through the 20 rules, no turn taken."""
+    from postroom.mail.models import Message
+    from postroom.routing.rules import RuleSet
+
+    rules = RuleSet.load(mailbox)
+    messages = list(Message.objects.filter(pk__in=ids[:2000]))
+    started = time.perf_counter()
+    for message in messages:
+        rules.decide(message, preview=True)
+    return (time.perf_counter() - started) / len(messages)
+
+
+def _spread(users, total: int) -> dict:
+    """4 runners make `total` assignments through one round-robin at once."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from postroom.mail.models import Conversation, Message
+    from postroom.mailboxes.models import Mailbox
+    from postroom.routing.actions import do_add_rule
+    from postroom.routing.rules import RuleSet
+
+    mailbox = Mailbox.objects.create(address="spread@acme.test", name="Spread")
+    _readers(mailbox, users[:QUEUE])
+    do_add_rule(mailbox, kind="round-robin", queue_users=users[:QUEUE])
+    now = timezone.now()
+    Conversation.objects.bulk_create(
+        [Conversation(mailbox=mailbox, subject=f"c{i}", last_message_at=now) for i in range(total)],
+        batch_size=2000,
+    )
+    conversations = list(Conversation.objects.filter(mailbox=mailbox).values_list("pk", flat=True))
+    shares = [conversations[i::RUNNERS] for i in range(RUNNERS)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(RUNNERS)
+
+    def runner(mine: list[int]) -> None:
+        try:
+            rules = RuleSet.load(Mailbox.objects.get(pk=mailbox.pk))
+            email = Message(subject="Hello", from_address="someone@customer.test")
+            start.wait(30)
+            for pk in mine:
+                with transaction.atomic():
+                    user = rules.decide(email).user
+                    Conversation.objects.filter(pk=pk).update(responsible=user)
+        except BaseException as exc:  # noqa: BLE001 - reported in the result
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(share,)) for share in shares]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    counts = {
+        str(u.pk): Conversation.objects.filter(mailbox=mailbox, responsible=u).count()
+        for u in users[:QUEUE]
+    }
+    return {
+        "counts": counts,
+        "seconds": seconds,
+        "errors": [repr(e) for e in errors],
+        "unassigned": Conversation.objects.filter(mailbox=mailbox, responsible=None).count(),
+    }
+
+
+def main(result_path: str, quick: bool) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postroom.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from postroom.mail.models import Conversation
+    from postroom.mailboxes.models import Folder, Mailbox
+
+    total = 1000 if quick else 10_000
+    per_round = 250 if quick else 1000
+    user_model = get_user_model()
+    users = user_model.objects.bulk_create(
+        [user_model(username=f"agent{i}", email=f"agent{i}@acme.test") for i in range(25)]
+    )
+    boxes = {}
+    for mode in ("off", "on"):
+        mailbox = Mailbox.objects.create(
+            address=f"{mode}@acme.test", name=mode, crm_rule="lead", crm_responsible=users[24]
+        )
+        folder = Folder.objects.create(mailbox=mailbox, name="INBOX", role=Folder.Role.INBOX)
+        boxes[mode] = (mailbox, folder)
+    _rules(boxes["on"][0], users)
+    say(f"assign: storing and ingesting {2 * total:,} emails")
+    started = time.perf_counter()
+    prepared: dict[str, list[list[int]]] = {"off": [], "on": []}
+    for mode, (mailbox, folder) in boxes.items():
+        for n in range(0, total, per_round):
+            raws = _emails(per_round, f"{mode}{n}", mailbox.address)
+            prepared[mode].append(_stored(folder, mailbox, raws, n + 1))
+    seeded = time.perf_counter() - started
+    say("assign: capturing with the assign step off and on, alternating rounds")
+    seconds = {"off": 0.0, "on": 0.0}
+    per_email = []
+    for pair, (off_ids, on_ids) in enumerate(zip(prepared["off"], prepared["on"], strict=True)):
+        order = ("off", "on") if pair % 2 == 0 else ("on", "off")
+        took = {}
+        for mode in order:
+            ids = off_ids if mode == "off" else on_ids
+            took[mode] = _capture(ids, boxes[mode][0], rules_on=mode == "on")
+            seconds[mode] += took[mode]
+        per_email.append((took["on"] - took["off"]) / len(on_ids))
+    on_box = boxes["on"][0]
+    assigned = Conversation.objects.filter(mailbox=on_box, responsible__isnull=False).count()
+    by_rule = Conversation.objects.filter(mailbox=on_box).exclude(responsible=users[24]).count()
+    decide_seconds = _decide_only(on_box, [i for ids in prepared["on"] for i in ids])
+    say(f"assign: {total:,} assignments by {RUNNERS} concurrent runners")
+    spread = _spread(users, total)
+    Path(result_path).write_text(
+        json.dumps(
+            {
+                "vendor": connection.vendor,
+                "messages": total,
+                "off_seconds": seconds["off"],
+                "on_seconds": seconds["on"],
+                "per_email": per_email,
+                "median_added": statistics.median(per_email),
+                "decide_seconds": decide_seconds,
+                "assigned": assigned,
+                "by_rule": by_rule,
+                "conversations": Conversation.objects.filter(mailbox=on_box).count(),
+                "seed_seconds": seeded,
+                "spread": spread,
+            }
+        )
+    )
+
+
+# ----------------------------------------------------------------- the benchmark
+
+
+def run(harness: Harness, table: Table) -> None:
+    table.title = "assign: distribution rules, 20 per mailbox; round-robin under concurrency"
+    result = harness.dir / "assign_bench.json"
+    finished = harness.check([str(result), *(["--quick"] if harness.quick else [])], __name__)
+    data = json.loads(result.read_text())
+    n = data["messages"]
+    off_ms = data["off_seconds"] / n * 1000
+    on_ms = data["on_seconds"] / n * 1000
+    added = data["median_added"] * 1000
+    table.add("capture alone, per email", off_ms, "ms")
+    table.add("capture + assign (20 rules), per email", on_ms, "ms", baseline=off_ms)
+    table.add(
+        "assigning's added cost per email (median round)",
+        added,
+        "ms",
+        goal=f"< {GOAL_MS:g} ms",
+        met=added < GOAL_MS,
+    )
+    decide_ms = data["decide_seconds"] * 1000
+    table.add(
+        "deciding through 20 rules alone, per email",
+        decide_ms,
+        "ms",
+        goal=f"< {GOAL_MS:g} ms",
+        met=decide_ms < GOAL_MS,
+    )
+    spread = data["spread"]
+    counts = list(spread["counts"].values())
+    gap = max(counts) - min(counts)
+    table.add(
+        f"round-robin spread over {QUEUE} people, {RUNNERS} runners (max - min)",
+        gap,
+        "",
+        goal="<= 1",
+        met=gap <= 1 and not spread["errors"] and not spread["unassigned"],
+    )
+    table.add(f"{RUNNERS} runners' assignments per second", n / spread["seconds"], "/s")
+    table.add("peak RSS of the bench process", finished.max_rss_mb, "MB")
+    table.note(
+        f"{data['vendor']}; {n:,} emails each way in rounds of {n // len(data['per_email']):,}; "
+        f"{data['assigned']:,} of {data['conversations']:,} conversations assigned, "
+        f"{data['by_rule']:,} by a rule (the rest: the mailbox's default); "
+        f"storing and ingesting them took {data['seed_seconds']:.0f} s"
+    )
+    table.note(
+        "added cost of each round: "
+        + ", ".join(f"{s * 1000:.2f}" for s in data["per_email"])
+        + " ms"
+    )
+    table.note(f"conversations per person: {counts}; errors: {spread['errors'] or 'none'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], "--quick" in sys.argv[2:])
