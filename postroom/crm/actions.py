@@ -556,12 +556,12 @@ def why_not_in_crm(message: Message, mailbox: Mailbox | None = None) -> str:
     return ""
 
 
-def _check_mailbox_access(message: Message, user) -> Mailbox:
+def _check_mailbox_access(message: Message, user, doing: str = "save it to the CRM") -> Mailbox:
     """A mailbox holding the message that the user may read, else CrmPermissionDenied."""
     mailbox = mailboxes_for(user).filter(copies__message=message).distinct().first()
     if mailbox is None:
         raise CrmPermissionDenied(
-            "You have no access to a mailbox with this email, so you cannot save it to the CRM."
+            f"You have no access to a mailbox with this email, so you cannot {doing}."
         )
     return mailbox
 
@@ -659,10 +659,12 @@ def _create_for_save(
 def do_move_email(message: Message, source: models.Model, target: models.Model, *, user) -> bool:
     """Move an email from one item's timeline (a deal, say) to another's.
 
-    Needs edit permission on both; False when the email was not on `source`.
+    Needs read access to a mailbox holding the email (as saving it does) and edit
+    permission on both; False when the email was not on `source`.
     """
     if type(source) is not type(target):
         raise CrmError("an email moves between items of the same kind (deal to deal)")
+    _check_mailbox_access(message, user, "move it")
     check_edit(user, source)
     check_edit(user, target)
     activity = Activity.objects.filter(message=message).first()

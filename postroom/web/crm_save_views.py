@@ -401,7 +401,8 @@ def move_email(request: HttpRequest, message_id: int) -> HttpResponse:
         )
         context["picker"] = move_picker(message, source, found)
         return render(request, "crm/save_move.html", context)
-    message = get_object_or_404(Message, pk=message_id)
+    # As the form's GET: an email of no mailbox the user may read is not there for them.
+    message = get_message_for_user(user, message_id)
     context = {"message": None}
     source = parse_ref(user, request.POST.get("source", ""))
     target = parse_ref(user, request.POST.get("target", ""))

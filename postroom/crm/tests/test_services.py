@@ -208,6 +208,18 @@ def test_moving_an_email_needs_edit_permission_on_both_deals(arrive, mailbox, al
     assert emails_on(mine) == ["Price request"]
 
 
+def test_moving_an_email_needs_access_to_a_mailbox_holding_it(arrive, mailbox, alice):
+    bob = manager()
+    first = DealFactory(responsible=bob)
+    second = DealFactory(responsible=bob, title="Second")
+    message = arrive(mailbox, make_email())
+    activity = actions.do_record_email_activity(message, direction="in")
+    actions.do_bind_activity(activity, first)  # as capture binds it
+    with pytest.raises(CrmPermissionDenied, match="no access to a mailbox with this email"):
+        actions.do_move_email(message, first, second, user=bob)
+    assert emails_on(first) == ["Price request"] and emails_on(second) == []
+
+
 # ---------------------------------------------------------------- stages, tasks
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from postroom.crm.actions import do_save_to_crm
+from postroom.crm.actions import do_bind_activity, do_record_email_activity, do_save_to_crm
 from postroom.crm.models import Deal, Lead, TimelineEntry
 from postroom.crm.timeline import timeline_of
 from postroom.mail.ingest import FetchedMessage, parse_stored, store_copy
@@ -271,6 +271,26 @@ def test_moving_to_a_deal_the_user_may_read_but_not_edit_says_why(client, mailbo
     page = page_of(move(client, message, conversation, hers, his))
     assert "You may not edit the deal “Dora's deal”" in page
     assert emails_on(hers) == ["Invoice"]
+
+
+def test_moving_an_email_of_a_mailbox_the_user_may_not_read_is_not_found(
+    client, alice, mailbox, arrive
+):
+    """GIVEN a manager who edits both deals but may not read the email's mailbox
+    WHEN they POST the move THEN 404, as the move form's GET answers, and nothing moves."""
+    bob = manager(username="bob")
+    first = DealFactory(title="First", responsible=bob)
+    second = DealFactory(title="Second", responsible=bob)
+    message, conversation = arrive(mailbox, make_email(subject="Invoice"))
+    activity = do_record_email_activity(message, direction="in")
+    do_bind_activity(activity, first)  # as capture binds it: bob is the deal's person
+    client.force_login(bob)
+    url = reverse("web:crm_move", args=[message.pk])
+    assert client.get(url, {"source": f"deal:{first.pk}"}).status_code == 404
+    response = client.post(url, {"source": f"deal:{first.pk}", "target": f"deal:{second.pk}"})
+    assert response.status_code == 404
+    assert emails_on(first) == ["Invoice"] and emails_on(second) == []
+    assert not timeline_of(second).exists()
 
 
 def test_the_move_page_lists_only_editable_deals(client, alice, mailbox, arrive):
