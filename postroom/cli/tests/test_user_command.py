@@ -26,7 +26,12 @@ def test_it_generates_and_shows_a_password_once(capsys):
     call_command("user", "add", "bob", "--email", "bob@acme.test")
     out = capsys.readouterr().out
     password = out.split("password (shown once): ")[1].strip()
-    assert get_user_model().objects.get(username="bob").check_password(password)
+    bob = get_user_model().objects.get(username="bob")
+    assert bob.check_password(password)
+    assert out.count(password) == 1  # once in this output...
+    assert password not in bob.password  # ...kept only as a hash, so never shown again
+    call_command("user", "add", "carol", "--email", "carol@acme.test")
+    assert password not in capsys.readouterr().out
 
 
 def test_it_refuses_a_taken_username():

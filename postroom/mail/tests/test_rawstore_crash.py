@@ -25,7 +25,7 @@ def test_kill_9_while_writing_packs_loses_and_doubles_nothing(
     def progress() -> int:  # moves with each commit: the backfill's cursor
         return inbox.values_list("backfill_done", flat=True).first() or 0
 
-    seed, _ = sync_with_random_kills(
+    seed, kills = sync_with_random_kills(
         mail_user.address, env, tmp_path, progress, kills=KILLS, max_pause=0.05
     )
     jobs.drain_embedded_queue()  # a backfill of many batches is recorded by jobs
@@ -39,3 +39,5 @@ def test_kill_9_while_writing_packs_loses_and_doubles_nothing(
     raws = rawstore.get_many(shas, errors=errors)
     assert (len(raws), errors) == (MESSAGES, {}), seed
     assert all(b"Lorem ipsum" in raw for raw in raws.values())
+    # Without kills mid-write this would prove nothing about them.
+    assert kills >= KILLS // 2, f"only {kills} kills landed mid-sync (seed {seed})"

@@ -97,6 +97,21 @@ def test_reply_all_and_forward_forms(client, alice, conversation):
     assert reply_all.context["kind"] == OutboxMessage.Kind.REPLY_ALL
 
 
+def test_reply_all_goes_to_the_sender_and_every_other_recipient_but_us(client, alice, mailbox):
+    parent = receive(
+        mailbox,
+        message_id="<all@customer.test>",
+        to="sales@acme.test, Carl Partner <carl@partner.test>",
+        headers={"Cc": "Bob <bob@customer.test>, Sales <SALES@acme.test>"},
+    )
+    conversation = ConversationMessage.objects.get(message=parent).conversation
+    form = _form(client.get(reverse("web:reply_all", args=[conversation.pk])))
+    assert form["to"] == "Anna Client <anna@customer.test>, carl@partner.test"
+    assert form["cc"] == "bob@customer.test"
+    plain_reply = _form(client.get(reverse("web:reply", args=[conversation.pk])))
+    assert (plain_reply["to"], plain_reply["cc"]) == ("Anna Client <anna@customer.test>", "")
+
+
 def test_a_reader_may_not_reply_or_compose(client, mailbox, conversation):
     _user(client, mailbox, MailboxGrant.Level.READ)
     assert client.get(reverse("web:reply", args=[conversation.pk])).status_code == 403

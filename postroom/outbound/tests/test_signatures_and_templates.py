@@ -49,6 +49,17 @@ def test_each_user_sets_their_own_signature_and_new_mail_carries_both(client, sa
     html = client.get(reverse("web:compose", args=[sales.pk])).context["html"]
     assert html.index("<div>-- </div><div>Alice Smith</div>") < html.index("ACME Sales")
 
+    bob = UserFactory(first_name="Bob")
+    do_grant_mailbox(sales, bob, MailboxGrant.Level.REPLY)
+    client.force_login(bob)
+    client.post(reverse("web:signatures"), {"html": "<div>Bob Jones</div>"})
+    bobs = client.get(reverse("web:compose", args=[sales.pk])).context["html"]
+    assert "Bob Jones" in bobs and "Alice Smith" not in bobs
+    client.force_login(alice)
+    alices = client.get(reverse("web:compose", args=[sales.pk])).context["html"]
+    assert "Alice Smith" in alices and "Bob Jones" not in alices
+    assert Signature.objects.get(user=alice).html == "<div>Alice Smith</div>"
+
 
 def test_an_unknown_placeholder_in_a_signature_or_template_is_refused(client, sales, manager):
     client.force_login(manager)
