@@ -254,6 +254,13 @@ POSTROOM = {
     "INTERNAL_DOMAINS": [
         d.strip() for d in os.environ.get("POSTROOM_INTERNAL_DOMAINS", "").split(",") if d.strip()
     ],
+    # Notifications by email to colleagues (each chooses on /notifications/settings/):
+    # the system sender and its server, smtp://[user:pw@]host:port, smtp+starttls://...
+    # or smtps://...; unset: no notification email is sent (the log says so).
+    "NOTIFY_FROM": os.environ.get("POSTROOM_NOTIFY_FROM", ""),
+    "NOTIFY_SMTP": os.environ.get("POSTROOM_NOTIFY_SMTP", ""),
+    # Postroom's address as people reach it, for links in emails (notifications).
+    "BASE_URL": os.environ.get("POSTROOM_BASE_URL", "http://127.0.0.1:8000"),
     # Undo-send: seconds an email written in the UI waits before its first attempt,
     # while the sender may take it back as a draft (0: sent at once, no Undo).
     "UNDO_SEND_SECONDS": float(os.environ.get("POSTROOM_UNDO_SEND_SECONDS", "10")),

@@ -130,10 +130,24 @@ class RolePermission(models.Model):
         return f"{self.role}: {self.action} {self.entity} ({self.get_scope_display()})"
 
 
+class NotificationKind(models.TextChoices):
+    """What a notification is about; each user chooses per kind in-app and/or email."""
+
+    ASSIGNED = "assigned", "Assigned to you"
+    MENTIONED = "mentioned", "Mentioned in a comment"
+    DEADLINE_SOON = "deadline_soon", "A reply deadline is near"
+    DEADLINE_BREACHED = "deadline_breached", "A reply deadline was missed"
+    CUSTOMER_REPLIED = "customer_replied", "The customer replied on your conversation"
+    OTHER = "other", "Everything else (CRM items, bounces, mailboxes)"
+
+
 class Notification(models.Model):
     """Something a user should know about, shown in the header until read."""
 
+    Kind = NotificationKind
+
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices, default="other")
     text = models.TextField()
     url = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -145,3 +159,50 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.text[:80]
+
+
+class NotificationPreference(models.Model):
+    """A user's choice for one kind of notification; no row: the kind's default
+    (in the app, not by email)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notification_prefs")
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    in_app = models.BooleanField(default=True)
+    by_email = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="accounts_notif_pref_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.kind}: app={self.in_app} email={self.by_email}"
+
+
+class NotificationEmail(models.Model):
+    """A notification to send by email to a colleague (never a customer): written in
+    the transaction that caused it, sent once by a job from the system sender."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=NotificationKind.choices)
+    to = models.CharField(max_length=320)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "created_at"], name="accounts_notif_mail_st")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} to {self.to} ({self.status})"

@@ -116,6 +116,7 @@ def do_assign(
                 f"{by} made you responsible for {_label(conversation)} "
                 f"in {conversation.mailbox.address}{why}",
                 url=conversation_url(conversation),
+                kind="assigned",
             )
     logger.info(
         "conversation %s: responsible %s -> %s by %s%s",
@@ -134,7 +135,7 @@ def do_assign_new(assignments: list[tuple[Conversation, User, str]]) -> int:
     events and one for the notifications, the same events and notifications as
     do_assign. A conversation someone took meanwhile keeps its person. Returns how many
     were assigned; runs in the caller's transaction (a savepoint of it)."""
-    from postroom.accounts.models import Notification
+    from postroom.accounts.notify import notify_many
 
     wanted = {c.pk: (c, user, reason) for c, user, reason in reversed(assignments)}
     if not wanted:
@@ -162,16 +163,15 @@ def do_assign_new(assignments: list[tuple[Conversation, User, str]]) -> int:
                 for conversation, user, reason in chosen
             ]
         )
-        Notification.objects.bulk_create(
-            [
-                Notification(
-                    user=user,
-                    text=f"Postroom made you responsible for {_label(conversation)} in "
-                    f"{conversation.mailbox.address}{f' ({reason})' if reason else ''}",
-                    url=conversation_url(conversation),
-                )
-                for conversation, user, reason in chosen
-            ]
+        notify_many(
+            (
+                user,
+                "assigned",
+                f"Postroom made you responsible for {_label(conversation)} in "
+                f"{conversation.mailbox.address}{f' ({reason})' if reason else ''}",
+                conversation_url(conversation),
+            )
+            for conversation, user, reason in chosen
         )
         for conversation, user, _ in chosen:
             conversation.responsible = user
@@ -354,7 +354,7 @@ def mail_threaded(message_ids: list[int], mailbox) -> int:
     for conversation_id, emails in by_conversation.items():
         conversation = conversations[conversation_id]
         before = (conversation.waiting_since, conversation.has_attachment)
-        newest_customer = None
+        newest_customer, replied = None, 0
         for when, message_id, sender, kind, stored in sorted(emails, key=lambda e: e[:2]):
             if message_id in with_files:
                 conversation.has_attachment = True
@@ -367,13 +367,41 @@ def mail_threaded(message_ids: list[int], mailbox) -> int:
                 if conversation.waiting_since is None:
                     conversation.waiting_since = when
                 newest_customer = (stored, when)
+                replied = message_id
         if (conversation.waiting_since, conversation.has_attachment) != before:
             changed.append(conversation)
-        if newest_customer is not None and _reopens(conversation, *newest_customer):
-            reopened += 1
+        if newest_customer is not None:
+            _tell_customer_replied(conversation, replied, *newest_customer)
+            if _reopens(conversation, *newest_customer):
+                reopened += 1
     if changed:
         Conversation.objects.bulk_update(changed, ["waiting_since", "has_attachment"])
     return reopened
+
+
+def _tell_customer_replied(
+    conversation: Conversation, message_id: int, stored: datetime, dated: datetime
+) -> None:
+    """The customer wrote again on a conversation someone is responsible for: tell them
+    (once per email; not for old mail fetched late)."""
+    from postroom.accounts.models import Notification
+
+    since = conversation.status_changed_at
+    if conversation.responsible_id is None or (
+        since is not None and (stored < since or dated < since - LATE_EMAIL)
+    ):
+        return
+    url = conversation_url(conversation) + f"#message-{message_id}"
+    told = Notification.objects.filter(
+        user_id=conversation.responsible_id, kind="customer_replied", url=url
+    )
+    if not told.exists():
+        do_notify(
+            User.objects.filter(pk=conversation.responsible_id),
+            f"The customer wrote again on {_label(conversation)}",
+            url=url,
+            kind="customer_replied",
+        )
 
 
 def _reopens(conversation: Conversation, stored: datetime, dated: datetime) -> bool:
@@ -516,6 +544,7 @@ def do_comment(conversation: Conversation, body: str, *, author: User) -> Commen
                 mentioned,
                 f"{author} mentioned you on {_label(conversation)}: {body[:120]}",
                 url=conversation_url(conversation) + f"#comment-{comment.pk}",
+                kind="mentioned",
             )
     return comment
 

@@ -1,0 +1,11 @@
+"""The accounts' jobs: thin, the same on the database queue and on Celery."""
+
+from django_tasks import task
+
+from . import notify
+
+
+@task()
+def send_notification_email(email_id: int) -> str:
+    """Send one notification email once (a re-run of a sent one sends nothing)."""
+    return notify.send_email(email_id)
