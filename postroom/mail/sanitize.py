@@ -14,9 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
 from urllib.parse import unquote
 
 import nh3
@@ -102,12 +99,6 @@ class SanitizedHtml:
     blocked_remote: int = 0
 
 
-@dataclass(frozen=True)
-class InlinePart:
-    content_type: str
-    data: bytes
-
-
 def _normalise_url(value: str) -> str:
     return _URL_IGNORED.sub("", value).strip(_C0_AND_SPACE)
 
@@ -130,13 +121,17 @@ def _clean_style(value: str) -> str | None:
 
 
 def sanitize_html(
-    html: str, *, allow_remote_images: bool, cid_url: Callable[[str], str] | None = None
+    html: str,
+    *,
+    allow_remote_images: bool,
+    cid_url: Callable[[str], str | None] | None = None,
 ) -> SanitizedHtml:
     """HTML that cannot run code, submit forms or (unless allowed) load remote images.
 
     Raises HtmlTooComplex for HTML past mail.bounds' limits.
     `cid_url` maps a Content-ID (without `cid:` or angle brackets) to the URL that serves
-    that inline part; without it, inline images are dropped. Links get
+    that inline part of the message, or None for one that is not among its parts; a
+    reference it does not resolve (or every one, without it) is dropped. Links get
     target=_blank and rel="noopener noreferrer".
     """
     if reason := html_too_complex(html):
@@ -156,6 +151,8 @@ def sanitize_html(
             if tag != "img" or cid_url is None or not url[4:]:
                 return None
             rewritten = cid_url(unquote(url[4:]).strip("<>"))
+            if rewritten is None:
+                return None
             own_urls.add(rewritten)
             return rewritten
         if tag == "img" and _is_remote(url):
@@ -203,33 +200,3 @@ def text_to_html(text: str) -> str:
         link_rel="noopener noreferrer",
         set_tag_attribute_values={"a": {"target": "_blank"}},
     )
-
-
-def _content_id(value: str) -> str:
-    return value.strip().strip("<>").strip()
-
-
-def find_inline_image(raw: bytes, content_id: str) -> InlinePart | None:
-    """The image part of `raw` whose Content-ID is `content_id`; None if absent or not a
-    raster image.
-
-    Matched exactly first, then ignoring case: some clients change the case of the
-    reference in the HTML but not of the header.
-    """
-    message = BytesParser(policy=policy.default).parsebytes(raw)
-    wanted = _content_id(content_id)
-    if not wanted or not isinstance(message, EmailMessage):
-        return None
-    parts = [p for p in message.walk() if not p.is_multipart() and p.get("content-id")]
-    match = next((p for p in parts if _content_id(str(p["content-id"])) == wanted), None)
-    if match is None:
-        lowered = wanted.lower()
-        match = next(
-            (p for p in parts if _content_id(str(p["content-id"])).lower() == lowered), None
-        )
-    if match is None or match.get_content_type() not in INLINE_IMAGE_TYPES:
-        return None
-    data = match.get_payload(decode=True)
-    if not isinstance(data, bytes):
-        return None
-    return InlinePart(content_type=match.get_content_type(), data=data)

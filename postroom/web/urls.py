@@ -50,11 +50,12 @@ urlpatterns = [
         name="conversation_message_delete",
     ),
     path("messages/<int:message_id>/body/", views.message_body, name="message_body"),
-    # A Content-ID is an addr-spec and may hold "/": the path converter keeps it whole.
+    # An inline (cid:) image by its position among the message's parts, never by its
+    # Content-ID, which a sender chooses and could make a path ("../../admin").
     path(
-        "messages/<int:message_id>/cid/<path:content_id>/",
-        views.message_cid,
-        name="message_cid",
+        "messages/<int:message_id>/inline/<int:position>/",
+        views.message_inline,
+        name="message_inline",
     ),
     path("messages/<int:message_id>/original/", views.message_original, name="message_original"),
     path("messages/<int:message_id>/original.eml", views.message_eml, name="message_eml"),

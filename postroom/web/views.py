@@ -31,7 +31,7 @@ from postroom.mail.models import (
 )
 from postroom.mail.parse import ParseError, parse_message
 from postroom.mail.quotes import fold_html, split_reply
-from postroom.mail.sanitize import find_inline_image, sanitize_html, text_to_html
+from postroom.mail.sanitize import INLINE_IMAGE_TYPES, sanitize_html, text_to_html
 from postroom.mail.search import search
 from postroom.mailboxes import personal
 from postroom.mailboxes.access import mailboxes_for
@@ -66,7 +66,7 @@ _DATA_CSP = "default-src 'none'; sandbox"
 # opaque origin, so the browser treats its image requests as cross-site and withholds
 # the SameSite=Lax session cookie. The token is minted by the (logged-in) body view and
 # the reader's access is checked again when the image is served.
-_CID_SIGNER = TimestampSigner(salt="postroom.web.message_cid")
+_CID_SIGNER = TimestampSigner(salt="postroom.web.message_inline")
 _CID_MAX_AGE = 24 * 3600
 
 
@@ -77,23 +77,49 @@ def _lock_down(response: HttpResponse, csp: str) -> HttpResponse:
     return response
 
 
+def _inline_parts(message: Message) -> dict[str, int]:
+    """The message's own raster-image parts: Content-ID (and its lower case, for clients
+    that change the case of the reference but not of the header) to the part's position."""
+    found: dict[str, int] = {}
+    rows = (
+        Attachment.objects.filter(message=message, content_type__in=INLINE_IMAGE_TYPES)
+        .exclude(content_id="")
+        .order_by("-position")  # the first part of a Content-ID wins
+        .values_list("content_id", "position")
+    )
+    for content_id, position in rows:
+        found[content_id.lower()] = found[content_id] = position
+    return found
+
+
 def _cid_url(message: Message, user):
-    def url(content_id: str) -> str:
-        value = f"{user.pk}:{message.pk}:{content_id}"
+    """The sanitiser's cid: resolver: the URL of the message's own inline image by its
+    position, never by the Content-ID (a hostile one such as "../../admin" would be a
+    path); None, so the reference is dropped, for anything not among its image parts."""
+    parts: dict[str, int] | None = None
+
+    def url(content_id: str) -> str | None:
+        nonlocal parts
+        if parts is None:
+            parts = _inline_parts(message)
+        position = parts.get(content_id) or parts.get(content_id.lower())
+        if position is None:
+            return None
+        value = f"{user.pk}:{message.pk}:{position}"
         token = _CID_SIGNER.sign(value)[len(value) + 1 :]
-        path = reverse("web:message_cid", args=[message.pk, content_id])
+        path = reverse("web:message_inline", args=[message.pk, position])
         return f"{path}?u={user.pk}&t={token}"
 
     return url
 
 
-def _cid_reader(request: HttpRequest, message_id: int, content_id: str):
+def _cid_reader(request: HttpRequest, message_id: int, position: int):
     """The user a valid inline-image token names; else the session's user."""
     user_id, token = request.GET.get("u", ""), request.GET.get("t", "")
     if not (user_id and token):
         return request.user
     try:
-        _CID_SIGNER.unsign(f"{user_id}:{message_id}:{content_id}:{token}", max_age=_CID_MAX_AGE)
+        _CID_SIGNER.unsign(f"{user_id}:{message_id}:{position}:{token}", max_age=_CID_MAX_AGE)
     except BadSignature:  # also raised for an expired token
         raise Http404 from None
     return get_object_or_404(get_user_model(), pk=user_id, is_active=True)
@@ -304,20 +330,18 @@ def _unreadable() -> HttpResponse:
 
 
 @require_GET
-def message_cid(request, message_id: int, content_id: str):
-    """An inline image of the message, referenced from its HTML as cid:<content_id>.
+def message_inline(request, message_id: int, position: int):
+    """An inline image of the message (its part at `position`), referenced from its HTML
+    as cid:; raster images only.
 
     No login redirect: an anonymous request without a valid token gets 404, like a
     reader without access.
     """
-    message = get_message_for_user(_cid_reader(request, message_id, content_id), message_id)
-    raw = _raw_of(message)
-    if raw is None:
-        return _unreadable()
-    part = find_inline_image(raw, content_id)
-    if part is None:
-        raise Http404
-    response = HttpResponse(part.data, content_type=part.content_type)
+    message = get_message_for_user(_cid_reader(request, message_id, position), message_id)
+    part = get_object_or_404(
+        Attachment, message=message, position=position, content_type__in=INLINE_IMAGE_TYPES
+    )
+    response = HttpResponse(attachments.read(part), content_type=part.content_type)
     response["Cache-Control"] = "private, max-age=86400"  # a stored message never changes
     return _lock_down(response, _DATA_CSP)
 

@@ -1,9 +1,8 @@
 import re
-from email.message import EmailMessage
 
 import pytest
 
-from postroom.mail.sanitize import find_inline_image, sanitize_html, text_to_html
+from postroom.mail.sanitize import sanitize_html, text_to_html
 
 
 def _clean(html: str, *, images: bool = False) -> str:
@@ -135,6 +134,14 @@ def test_it_rewrites_cid_images_to_the_postroom_url():
     assert cleaned == '<img src="/m/1/cid/logo@acme.test/" alt="Acme">'
 
 
+def test_it_drops_cid_images_the_resolver_does_not_resolve():
+    known = {"logo@acme.test": "/m/1/inline/1/"}
+    for reference in ("cid:../../admin", "cid:%2e%2e", "cid:other@acme.test"):
+        html = f'<img src="{reference}" alt="x"><a href="{reference}">y</a>'
+        cleaned = sanitize_html(html, allow_remote_images=True, cid_url=known.get).html
+        assert cleaned == '<img alt="x"><a rel="noopener noreferrer" target="_blank">y</a>'
+
+
 def test_it_drops_cid_images_without_a_resolver_and_cid_links():
     result = sanitize_html('<img src="cid:x@y">', allow_remote_images=True, cid_url=None)
     assert "cid" not in result.html
@@ -153,28 +160,3 @@ def test_plain_text_is_escaped_and_linkified():
 
 def test_plain_text_never_links_javascript():
     assert "<a" not in text_to_html("javascript:alert(1) and <script>x</script>")
-
-
-def _with_inline_image(content_type: str = "image/png") -> bytes:
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = "a@customer.test", "sales@acme.test", "Logo"
-    msg.set_content("see logo")
-    msg.add_alternative('<p><img src="cid:logo@acme.test"></p>', subtype="html")
-    maintype, subtype = content_type.split("/")
-    msg.get_payload()[1].add_related(
-        b"\x89PNG fake", maintype=maintype, subtype=subtype, cid="<logo@acme.test>"
-    )
-    return msg.as_bytes()
-
-
-def test_it_finds_an_inline_image_by_content_id():
-    part = find_inline_image(_with_inline_image(), "logo@acme.test")
-    assert part is not None
-    assert (part.content_type, part.data) == ("image/png", b"\x89PNG fake")
-    assert find_inline_image(_with_inline_image(), "LOGO@acme.test") is not None
-
-
-def test_it_serves_no_inline_part_that_is_not_a_raster_image():
-    assert find_inline_image(_with_inline_image("image/svg+xml"), "logo@acme.test") is None
-    assert find_inline_image(_with_inline_image("text/html"), "logo@acme.test") is None
-    assert find_inline_image(_with_inline_image(), "other@acme.test") is None

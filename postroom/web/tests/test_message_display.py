@@ -2,6 +2,7 @@
 
 import re
 from email.message import EmailMessage
+from urllib.parse import urljoin
 
 import pytest
 from django.test import Client
@@ -15,6 +16,8 @@ from postroom.testing.factories import MailboxFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 PNG = b"\x89PNG\r\n\x1a\n fake image bytes"
+# Positions of the parts of _html_email among the message's attachments.
+LOGO, VECTOR = 1, 2
 HTML = (
     '<p onclick="alert(1)">Hello <b>there</b></p><script>alert(2)</script>'
     '<img src="http://tracker.invalid/p.png"><img src="cid:logo@customer.test" alt="logo">'
@@ -93,7 +96,7 @@ class TestBody:
         body = response.content.decode()
         assert "<b>there</b>" in body
         assert "<script" not in body and "onclick" not in body and "tracker" not in body
-        assert f'src="{_url("message_cid", message, "logo@customer.test")}?u=' in body
+        assert f'src="{_url("message_inline", message, LOGO)}?u=' in body
         assert 'target="_blank" rel="noopener noreferrer"' in body
 
     def test_it_shows_remote_images_when_asked(self, client, reader, message):
@@ -185,7 +188,7 @@ def _inline_image_url(client, message) -> str:
 
 class TestInlineImages:
     def test_it_serves_a_cid_part_with_its_type(self, client, reader, message):
-        response = client.get(_url("message_cid", message, "logo@customer.test"))
+        response = client.get(_url("message_inline", message, LOGO))
         assert response.status_code == 200
         assert response["Content-Type"] == "image/png"
         assert response.content == PNG
@@ -203,7 +206,7 @@ class TestInlineImages:
     def test_a_tampered_or_foreign_token_is_refused(self, client, reader, message):
         url = _inline_image_url(client, message)
         assert Client().get(url[:-2] + "xx").status_code == 404
-        other_part = url.replace("logo@customer.test", "vector@customer.test")
+        other_part = url.replace(f"/inline/{LOGO}/", f"/inline/{VECTOR}/")
         assert Client().get(other_part).status_code == 404
         other_user = re.sub(r"u=\d+", f"u={UserFactory().pk}", url)
         assert Client().get(other_user).status_code == 404
@@ -214,11 +217,83 @@ class TestInlineImages:
         assert Client().get(url).status_code == 404
 
     def test_anonymous_without_a_token_gets_404(self, message):
-        assert Client().get(_url("message_cid", message, "logo@customer.test")).status_code == 404
+        assert Client().get(_url("message_inline", message, LOGO)).status_code == 404
 
     def test_it_serves_no_svg_and_no_missing_part(self, client, reader, message):
-        assert client.get(_url("message_cid", message, "vector@customer.test")).status_code == 404
-        assert client.get(_url("message_cid", message, "nope@customer.test")).status_code == 404
+        assert client.get(_url("message_inline", message, VECTOR)).status_code == 404
+        assert client.get(_url("message_inline", message, 99)).status_code == 404
+
+
+def _email_citing(html: str, *parts: tuple[str, bytes, str], message_id: str) -> bytes:
+    """An HTML email with inline parts (content id, bytes, type) that cites what `html` says."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "anna@customer.test", "sales@acme.test", "Logo"
+    msg["Message-ID"] = message_id
+    msg.set_content("see the logo")
+    msg.add_alternative(html, subtype="html")
+    for cid, data, content_type in parts:
+        maintype, subtype = content_type.split("/")
+        msg.get_payload()[1].add_related(data, maintype=maintype, subtype=subtype, cid=f"<{cid}>")
+    return msg.as_bytes()
+
+
+def _stored(mailbox, uid: int, raw: bytes):
+    copy = store_copy(mailbox.folders.get(), 1, FetchedMessage(uid=uid, raw=raw))
+    return parse_stored(copy.message)
+
+
+def _image_sources(client, message) -> list[str]:
+    body = client.get(_url("message_body", message)).content.decode()
+    return [src.replace("&amp;", "&") for src in re.findall(r'<img[^>]*?src="([^"]*)"', body)]
+
+
+class TestHostileCids:
+    """cid: resolves only to an image part of the message itself; anything else is
+    dropped from the body, never turned into a URL of Postroom's."""
+
+    @pytest.mark.parametrize(
+        "reference",
+        [
+            "cid:../../admin",
+            "cid:..%2F..%2Fadmin%2F",
+            "cid:%2e%2e",
+            "cid:%2E%2E/%2E%2E/admin",
+            "cid:nope@customer.test",
+            "cid:vector@customer.test",  # a part of the message, but no raster image
+        ],
+    )
+    def test_a_reference_to_no_image_part_of_the_message_is_dropped(
+        self, client, reader, mailbox, reference
+    ):
+        raw = _email_citing(
+            f'<p><img src="{reference}" alt="x"></p>',
+            ("vector@customer.test", b"<svg/>", "image/svg+xml"),
+            message_id="<hostile@customer.test>",
+        )
+        assert _image_sources(client, _stored(mailbox, 7, raw)) == []
+
+    def test_a_part_of_another_message_is_not_resolved(self, client, reader, mailbox, message):
+        # `message` has the part logo@customer.test; this one only cites it.
+        raw = _email_citing(
+            '<img src="cid:logo@customer.test">', message_id="<borrower@customer.test>"
+        )
+        assert _image_sources(client, _stored(mailbox, 8, raw)) == []
+
+    def test_a_hostile_content_id_of_its_own_part_cannot_leave_the_message(
+        self, client, reader, mailbox
+    ):
+        raw = _email_citing(
+            '<img src="cid:../../../admin/">',
+            ("../../../admin/", PNG, "image/png"),
+            message_id="<own-hostile@customer.test>",
+        )
+        message = _stored(mailbox, 9, raw)
+        [src] = _image_sources(client, message)
+        path = src.partition("?")[0]
+        assert path.startswith(f"/messages/{message.pk}/") and ".." not in path
+        assert path == urljoin(path, ".")  # no dot segment a browser would resolve
+        response = Client().get(src)
+        assert (response.status_code, response.content) == (200, PNG)
 
 
 class TestOriginal:
@@ -256,7 +331,7 @@ class TestOriginal:
     ("name", "extra"),
     [
         ("message_body", ()),
-        ("message_cid", ("logo@customer.test",)),
+        ("message_inline", (LOGO,)),
         ("message_original", ()),
         ("message_eml", ()),
     ],
