@@ -43,7 +43,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Harness, Table], None], float]] = {
     "capture": (capture_cost.run, 420),
     "outbox": (outbox_throughput.run, 600),
     "ingest": (ingest_throughput.run, 420),
-    "assign": (assign_bench.run, 420),
+    "assign": (assign_bench.run, 600),
 }
 
 

@@ -411,7 +411,10 @@ def describe(rule: DistributionRule) -> str:
         where = {"subject": "the subject", "body": "the body"}.get(rule.match_in, "subject or body")
         condition = f"{what} {words} in {where}"
     elif rule.kind == kind.SENDER:
-        condition = "from " + ", ".join(sorted(sender_set(rule.senders)))
+        try:
+            condition = "from " + ", ".join(sorted(sender_set(rule.senders)))
+        except RuleError as exc:  # saved by other means than the form or the CLI
+            condition = f"from {rule.senders!r} (broken: {exc})"
     elif rule.kind == kind.MANAGER:
         return "a known client's mail → the client's responsible manager"
     elif rule.kind == kind.HOURS:

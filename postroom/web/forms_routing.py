@@ -176,6 +176,7 @@ class WhoWouldGetThisForm(forms.Form):
         self.mailbox = mailbox
         recent = (
             Message.objects.filter(copies__mailbox=mailbox, status=Message.Status.PARSED)
+            .distinct()
             .order_by("-pk")
             .values_list("pk", "from_address", "subject")[:20]
         )
@@ -187,7 +188,7 @@ class WhoWouldGetThisForm(forms.Form):
         pk = self.cleaned_data.get("message") or self.cleaned_data.get("recent")
         if not pk:
             return None
-        found = Message.objects.filter(pk=pk, copies__mailbox=self.mailbox).first()
+        found = Message.objects.filter(pk=pk, copies__mailbox=self.mailbox).distinct().first()
         if found is None:
             self.add_error("message", f"{self.mailbox.address} holds no email {pk}")
         return found
