@@ -284,3 +284,50 @@ LOGGING = {
         "django_tasks_db": {"level": "WARNING"},
     },
 }
+
+# Login security (README "Logins"): failed logins are throttled by django-axes, per
+# account from one address and per address; a second factor (TOTP, django-otp) is asked
+# after the password of a user who has one. Added here as one block, in order: the
+# OTP middleware reads the session after authentication; axes turns a lock-out into the
+# login page saying when to try again.
+INSTALLED_APPS += ["axes", "django_otp", "django_otp.plugins.otp_totp", "postroom.twofactor"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_otp.middleware.OTPMiddleware") + 1,
+    "postroom.twofactor.middleware.SecondFactorMiddleware",
+)
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out login before any check
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins (wrong passwords and wrong codes) within the cool-off that lock out: the
+# same account from one IP address, and one IP address whatever the accounts.
+LOGIN_FAILURES_PER_ACCOUNT = int(os.environ.get("POSTROOM_LOGIN_FAILURES_PER_ACCOUNT", "5"))
+LOGIN_FAILURES_PER_IP = int(os.environ.get("POSTROOM_LOGIN_FAILURES_PER_IP", "20"))
+LOGIN_COOLOFF_MINUTES = float(os.environ.get("POSTROOM_LOGIN_COOLOFF_MINUTES", "15"))
+AXES_ENABLED = _env_bool("POSTROOM_LOGIN_THROTTLE", True)
+AXES_VERBOSE = False  # no banner on every start of a `postroom` command
+AXES_HANDLER = "postroom.accounts.throttle.LoginThrottleHandler"
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_FAILURE_LIMIT = LOGIN_FAILURES_PER_ACCOUNT
+AXES_COOLOFF_TIME = LOGIN_COOLOFF_MINUTES / 60  # hours
+# The time a lock-out names holds: tries while locked out do not push it further.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "postroom.accounts.throttle.lockout_response"
+# The log names the account and address of each failure; the stored form data hides
+# passwords (always), second-factor codes and CSRF tokens.
+AXES_SENSITIVE_PARAMETERS = ["code", "csrfmiddlewaretoken"]
+# Behind a reverse proxy, the header naming the client (e.g. HTTP_X_FORWARDED_FOR) and
+# how many proxies stand in front; by default the peer address is the client.
+AXES_IPWARE_META_PRECEDENCE_ORDER = tuple(
+    _env_list("POSTROOM_CLIENT_IP_HEADER", "") + ["REMOTE_ADDR"]
+)
+AXES_IPWARE_PROXY_COUNT = int(os.environ.get("POSTROOM_PROXY_COUNT", "0")) or None
+# Administrators (staff or superusers) must set up the second factor before anything else.
+REQUIRE_ADMIN_2FA = _env_bool("POSTROOM_REQUIRE_ADMIN_2FA")
+OTP_TOTP_ISSUER = os.environ.get("POSTROOM_OTP_ISSUER", "Postroom")

@@ -27,6 +27,7 @@ from postroom.mailboxes.actions import MailboxError, do_change_password
 from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.sync import imap
 from postroom.sync.service import verify_password
+from postroom.twofactor.actions import has_second_factor
 
 from .connecting import connect
 from .forms_mailbox import ImapServerForm
@@ -76,7 +77,11 @@ def _change_password(user, mailbox: Mailbox, password: str) -> Mailbox:
 @login_required
 def profile(request):
     tracker = personal.tracker_for(request.user)
-    context = {"tracker": tracker, "tracker_address": personal.tracker_address_of(tracker)}
+    context = {
+        "tracker": tracker,
+        "tracker_address": personal.tracker_address_of(tracker),
+        "has_second_factor": has_second_factor(request.user),
+    }
     return render(request, "personal/profile.html", context)
 
 

@@ -8,6 +8,7 @@ from . import (
     crm_save_views,
     crm_views,
     inbox_views,
+    login_views,
     personal_views,
     quarantine_views,
     routing_views,
@@ -207,6 +208,14 @@ urlpatterns = [
     # The user's own: profile with the BCC tracker, personal mailboxes (personal_views.py).
     path("me/", personal_views.profile, name="profile"),
     path("me/tracker/regenerate/", personal_views.tracker_regenerate, name="tracker_regenerate"),
+    # The second factor of the user's logins (login_views.py).
+    path("me/two-factor/", login_views.two_factor, name="two_factor"),
+    path(
+        "me/two-factor/recovery-codes/",
+        login_views.two_factor_recovery_codes,
+        name="two_factor_recovery_codes",
+    ),
+    path("me/two-factor/off/", login_views.two_factor_off, name="two_factor_off"),
     path("me/mailboxes/", personal_views.my_mailboxes, name="my_mailboxes"),
     path("me/mailboxes/connect/", personal_views.connect_mailbox, name="connect_mailbox"),
     path("me/mailboxes/<int:mailbox_id>/", personal_views.my_mailbox, name="my_mailbox"),
