@@ -32,16 +32,23 @@ run: $(VENV)/.runtime
 	$(BIN)/postroom migrate --noinput
 	$(BIN)/postroom run
 
-# Debian packages the tests drive for real: Dovecot (IMAP + LMTP), Chromium, swaks.
+# Debian packages the tests drive for real: Dovecot (IMAP + LMTP), Postfix (in front of
+# the ingress), Chromium, swaks. Postfix is preseeded "No configuration": no main.cf, so
+# no system Postfix starts on port 25; the tests run private instances (postroom/testing/postfix.py).
 system-deps:
 	@missing=""; \
 	command -v dovecot >/dev/null || missing="$$missing dovecot-imapd"; \
 	[ -e /usr/lib/dovecot/lmtp ] || missing="$$missing dovecot-lmtpd"; \
+	[ -x /usr/sbin/postfix ] || missing="$$missing postfix"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v swaks >/dev/null || missing="$$missing swaks"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing"; \
+		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		if [ -f /etc/postfix/main.cf ] && /usr/sbin/postfix status >/dev/null 2>&1; then \
+			echo "stopping the system Postfix that installing started"; /usr/sbin/postfix stop; \
+		fi; \
 	fi
 
 lint: $(VENV)/.dev

@@ -229,6 +229,16 @@ POSTROOM = {
     # mailbox without authentication, so expose it only behind your MTA or firewall.
     "INGRESS_BIND": os.environ.get("POSTROOM_INGRESS_BIND", "127.0.0.1:2525"),
     "INGRESS_LMTP_BIND": os.environ.get("POSTROOM_INGRESS_LMTP_BIND", ""),
+    # The name in the ingress's greeting and EHLO reply (default: the host's name); a
+    # PEM certificate (chain) and its key to offer STARTTLS, for an MTA on another host.
+    "INGRESS_HOSTNAME": os.environ.get("POSTROOM_INGRESS_HOSTNAME", ""),
+    "INGRESS_TLS_CERT": os.environ.get("POSTROOM_INGRESS_TLS_CERT", ""),
+    "INGRESS_TLS_KEY": os.environ.get("POSTROOM_INGRESS_TLS_KEY", ""),
+    # What one sender may cost the ingress: connections open at once (more get 421;
+    # 0: no cap), seconds of silence, and seconds for the whole DATA of one message.
+    "INGRESS_MAX_CONNECTIONS": int(os.environ.get("POSTROOM_INGRESS_MAX_CONNECTIONS", "100")),
+    "INGRESS_IDLE_TIMEOUT": float(os.environ.get("POSTROOM_INGRESS_IDLE_TIMEOUT", "300")),
+    "INGRESS_DATA_TIMEOUT": float(os.environ.get("POSTROOM_INGRESS_DATA_TIMEOUT", "600")),
     # The mail domain routed to the ingress for BCC tracker addresses
     # (track-<signed token>@INGRESS_DOMAIN, one per user, on their profile page).
     "INGRESS_DOMAIN": os.environ.get("POSTROOM_INGRESS_DOMAIN", "postroom.localhost"),

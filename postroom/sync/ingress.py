@@ -16,21 +16,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
+import ssl
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, AnyStr, BinaryIO, Literal, TypeVar
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session, syntax
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -74,6 +78,16 @@ STOP_GRACE = 10.0
 # generators); refusing it with a permanent 500 would bounce mail we can store.
 # The message size limit still bounds memory.
 LINE_LENGTH_LIMIT = 1024 * 1024
+# Defaults of POSTROOM_INGRESS_MAX_CONNECTIONS, _IDLE_TIMEOUT and _DATA_TIMEOUT (see
+# settings.py): connections open at once; seconds of a sender's silence; seconds for
+# the whole DATA phase of one message, however steadily it trickles in.
+MAX_CONNECTIONS = 100
+IDLE_TIMEOUT = 300.0
+DATA_TIMEOUT = 600.0
+# DATA past this many bytes goes to a temporary file in DATA_DIR/ingress-spool,
+# written in pieces of WRITE_CHUNK.
+SPOOL_THRESHOLD = 1024 * 1024
+WRITE_CHUNK = 256 * 1024
 
 T = TypeVar("T")
 
@@ -205,9 +219,39 @@ def deliver(
     *,
     mail_from: str = "",
     received_at: datetime | None = None,
+    together: bool = False,
 ) -> list[Outcome]:
     """Store `raw` for each recipient's mailbox, one transaction each; one Outcome per
-    recipient, in order. Two addresses of one mailbox store once."""
+    recipient, in order. Two addresses of one mailbox store once.
+
+    `together`: all or nothing, in one transaction, for SMTP, whose single reply after
+    DATA is every recipient's outcome: unless every recipient is stored (or every one
+    refused), nothing is kept and each is "failed", so the sender's retry stores each
+    mailbox once, never twice.
+    """
+    if not together:
+        return _deliver_each(raw, recipients, mail_from=mail_from, received_at=received_at)
+    with transaction.atomic():
+        outcomes = _deliver_each(raw, recipients, mail_from=mail_from, received_at=received_at)
+        statuses = {outcome.status for outcome in outcomes}
+        if statuses <= {"stored"} or statuses <= {"refused"}:
+            return outcomes
+        transaction.set_rollback(True)
+    if "stored" in statuses:
+        logger.info(
+            "ingress: a message from <%s> was not stored for every recipient; nothing kept, "
+            "the sender will retry all of them",
+            mail_from,
+        )
+    return [
+        replace(outcome, status="failed", stored=None) if outcome.status == "stored" else outcome
+        for outcome in outcomes
+    ]
+
+
+def _deliver_each(
+    raw: bytes, recipients: list[str], *, mail_from: str, received_at: datetime | None
+) -> list[Outcome]:
     received_at = received_at or timezone.now()
     by_mailbox: dict[int, Outcome] = {}
     outcomes: list[Outcome] = []
@@ -323,7 +367,10 @@ class IngressHandler:
     """aiosmtpd hooks: RCPT admits known mailboxes only, DATA stores for each of them.
 
     With `lmtp=True` the reply to DATA is one line per accepted recipient (RFC 2033),
-    so one failing mailbox does not make the sender retry the others.
+    so one failing mailbox does not make the sender retry the others. SMTP has one reply
+    for all recipients, so one transaction carries only recipients whose outcome is
+    bound to be the same (see `_group_of`); a later one that would differ gets
+    `452 4.5.3` at RCPT and the client sends it in a transaction of its own.
     """
 
     def __init__(self, db: DatabaseThreads, *, lmtp: bool = False) -> None:
@@ -331,6 +378,26 @@ class IngressHandler:
         self.lmtp = lmtp
         self._in_flight = 0
         self._idle = threading.Condition()
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        # What MTAs use (and LMTP requires, RFC 2033 4.1): commands sent in batches, and
+        # enhanced status codes on every reply (_IngressServer.push adds the missing).
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(
         self,
@@ -354,24 +421,47 @@ class IngressHandler:
                 recipient.refusal.partition(": ")[2],
             )
             return recipient.refusal
+        if not self.lmtp:
+            group = _group_of(recipient)
+            first = getattr(envelope, "postroom_group", None)
+            if first is None:
+                envelope.postroom_group = group
+            elif group != first:
+                logger.info(
+                    "ingress: <%s> from <%s> asked to come in a transaction of its own",
+                    address,
+                    envelope.mail_from,
+                )
+                return (
+                    f"452 4.5.3 <{address}>: too many recipients; send this one in a "
+                    "transaction of its own"
+                )
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        # The exact bytes as sent (dot-unstuffed), never a decoded string.
-        raw = envelope.original_content or b""
+        spool: Spool | None = getattr(envelope, "postroom_spool", None)
         recipients = list(envelope.rcpt_tos)
+        mail_from = envelope.mail_from or ""
+        received_at = timezone.now()
+
+        def store() -> list[Outcome]:
+            # The exact bytes as sent (dot-unstuffed), never a decoded string; read from
+            # the spool in this thread, so the event loop never holds a big message.
+            raw = spool.read() if spool is not None else envelope.original_content or b""
+            return deliver(
+                raw,
+                recipients,
+                mail_from=mail_from,
+                received_at=received_at,
+                together=not self.lmtp,
+            )
+
         with self._idle:
             self._in_flight += 1
         try:
-            outcomes = await self.db.run(
-                deliver,
-                raw,
-                recipients,
-                mail_from=envelope.mail_from or "",
-                received_at=timezone.now(),
-            )
+            outcomes = await self.db.run(store)
         except Exception:
             logger.exception("ingress: delivery from <%s> failed", envelope.mail_from)
             outcomes = [Outcome(address, "failed") for address in recipients]
@@ -385,20 +475,27 @@ class IngressHandler:
             return "\r\n".join(_lmtp_reply(outcome) for outcome in outcomes)
         if all(outcome.status == "stored" for outcome in outcomes):
             return "250 2.0.0 OK: stored"
-        refused = [outcome for outcome in outcomes if outcome.status == "refused"]
-        if refused and all(outcome.status in ("stored", "refused") for outcome in outcomes):
-            # Permanent, so the sender's bounce tells the user why; the recipients that
-            # stored it keep their copy (a retry would join the same Message anyway).
-            return _refused_reply(refused[0])
-        # One reply for all recipients: the sender retries all of them. Those already
-        # stored get a second copy of the same single Message, nothing more; a mailbox
-        # deleted meanwhile is refused at RCPT next time, so the sender gets a bounce.
+        if all(outcome.status == "refused" for outcome in outcomes):
+            # Permanent, so the sender's bounce tells the user why.
+            return _refused_reply(outcomes[0])
+        # Nothing was kept (deliver(together=True)): the sender retries every recipient,
+        # and each is stored once; a mailbox deleted meanwhile is refused at RCPT next
+        # time, so its sender gets a bounce for it alone.
         return TEMPFAIL
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no delivery is being stored; False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
+
+def _group_of(recipient: Recipient) -> tuple[str, int | None]:
+    """Recipients of one group have the same outcome in one SMTP transaction: ordinary
+    mailboxes are stored together, all or nothing (deliver(together=True)); a BCC
+    tracker refuses mail its user did not send, so each tracker is a group of its own."""
+    if recipient.is_tracker:
+        return ("tracker", recipient.mailbox_id)
+    return ("mailboxes", None)
 
 
 def _refused_reply(outcome: Outcome) -> str:
@@ -422,12 +519,274 @@ def _peer(session: Session) -> str:
     return str(peer)
 
 
-class _IngressSMTP(SMTP):
-    line_length_limit = LINE_LENGTH_LIMIT
+# ----------------------------------------------------------------- the SMTP sessions
 
 
-class _IngressLMTP(LMTP):
+class Spool:
+    """A message's bytes while DATA arrives: in memory up to `threshold`, then in an
+    unnamed temporary file in `directory`, so a 50 MB message costs one copy of itself
+    (read once it is complete, to be stored), not a list of half a million lines."""
+
+    def __init__(self, directory: Path, threshold: int) -> None:
+        self.directory = directory
+        self.threshold = threshold
+        self.size = 0
+        self._buffer = bytearray()
+        self._file: BinaryIO | None = None
+
+    @property
+    def on_disk(self) -> bool:
+        return self._file is not None
+
+    def write(self, data: bytes) -> None:
+        self._buffer += data
+        self.size += len(data)
+        if self._file is None:
+            if len(self._buffer) < self.threshold:
+                return
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # O_TMPFILE where the file system allows: nothing is left after a crash.
+            self._file = tempfile.TemporaryFile(dir=self.directory, prefix="data-")  # noqa: SIM115
+        elif len(self._buffer) < WRITE_CHUNK:
+            return
+        self._file.write(self._buffer)
+        self._buffer = bytearray()
+
+    def read(self) -> bytes:
+        if self._file is None:
+            return bytes(self._buffer)
+        self._file.write(self._buffer)
+        self._buffer = bytearray()
+        self._file.seek(0)
+        return self._file.read()
+
+    def close(self) -> None:
+        self._buffer = bytearray()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """What one connection may cost: see Ingress."""
+
+    max_connections: int = MAX_CONNECTIONS
+    idle_timeout: float = IDLE_TIMEOUT
+    data_timeout: float = DATA_TIMEOUT
+    spool_dir: Path = Path(".")
+    spool_threshold: int = SPOOL_THRESHOLD
+
+
+class _Slots:
+    """Connections open at once, across the SMTP and LMTP listeners (their own threads)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self.used = 0
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.limit and self.used >= self.limit:
+                return False
+            self.used += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.used -= 1
+
+
+# RFC 3463 codes for aiosmtpd's own replies, which have none, by reply code.
+_ENHANCED_CODES = {
+    "211": "2.0.0", "214": "2.0.0", "220": "2.0.0", "221": "2.0.0", "250": "2.0.0",
+    "251": "2.1.5", "252": "2.1.5", "421": "4.3.0", "450": "4.2.0", "451": "4.3.0",
+    "452": "4.3.1", "454": "4.7.0", "500": "5.5.2", "501": "5.5.4", "502": "5.5.1",
+    "503": "5.5.1", "504": "5.5.4", "530": "5.7.0", "550": "5.0.0", "552": "5.3.4",
+    "553": "5.1.3", "554": "5.7.0", "555": "5.5.4",
+}  # fmt: skip
+_HAS_ENHANCED_CODE = re.compile(r"\d{3}[ -][245]\.\d{1,3}\.\d{1,3}(?: |$)")
+
+
+def with_enhanced_code(reply: str) -> str:
+    """`reply` with an RFC 3463 code after its reply code on every line that lacks one
+    (ENHANCEDSTATUSCODES: every 2xx, 4xx and 5xx reply but the greeting and EHLO's)."""
+    lines = reply.split("\r\n")
+    for index, line in enumerate(lines):
+        code = _ENHANCED_CODES.get(line[:3])
+        if code is None or _HAS_ENHANCED_CODE.match(line):
+            continue
+        rest = line[4:]
+        lines[index] = f"{line[:3]}{line[3:4] or ' '}{code}" + (f" {rest}" if rest else "")
+    return "\r\n".join(lines)
+
+
+class _IngressServer(SMTP):
+    """aiosmtpd's session, hardened for MTAs and strangers alike (SMTP and LMTP):
+
+    - at most `max_connections` at once; beyond it `421 4.7.0` and the door closes;
+    - DATA is read into a `Spool` (memory, then a temporary file in the data directory)
+      within `data_timeout` for the whole of it, however steadily a slow sender
+      trickles, and `idle_timeout` between any two reads; either ends with a 421;
+    - enhanced status codes on every reply after the greeting.
+    """
+
     line_length_limit = LINE_LENGTH_LIMIT
+
+    def __init__(self, handler: Any, *, limits: SessionLimits, slots: _Slots, **kwargs: Any):
+        super().__init__(handler, timeout=limits.idle_timeout, **kwargs)
+        self.limits = limits
+        self._slots = slots
+        self._enhance = False
+
+    async def _handle_client(self) -> None:
+        if not self._slots.take():
+            logger.warning(
+                "ingress: refused a connection from %s: %d connections already open",
+                _peer(self.session),
+                self._slots.limit,
+            )
+            await super().push(f"421 4.7.0 {self.hostname} too many connections, try again later")
+            self.transport.close()
+            return
+        try:
+            self._enhance = False  # not on the greeting
+            await super()._handle_client()
+        finally:
+            self._slots.give_back()
+
+    async def push(self, status: AnyStr) -> None:
+        if isinstance(status, str) and status.startswith("220 ") and not self._enhance:
+            self._enhance = True  # the greeting goes as it is; every reply after it not
+            await super().push(status)
+            return
+        if isinstance(status, str) and self._enhance:
+            status = with_enhanced_code(status)
+        await super().push(status)
+
+    async def _plain(self, command: Callable[[str], Awaitable[None]], arg: str) -> None:
+        # The replies to HELO, EHLO and LHLO carry no enhanced codes (RFC 2034).
+        self._enhance = False
+        try:
+            await command(arg)
+        finally:
+            self._enhance = True
+
+    def _timeout_cb(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self._writer.write(f"421 4.4.2 {self.hostname} idle for too long, closing\r\n".encode())
+        super()._timeout_cb()
+
+    def _data_deadline_passed(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        logger.warning(
+            "ingress: DATA from %s took more than %g s; closing the connection",
+            _peer(self.session),
+            self.limits.data_timeout,
+        )
+        self._writer.write(
+            f"421 4.4.2 {self.hostname} the message took more than "
+            f"{self.limits.data_timeout:g} s to arrive, closing\r\n".encode()
+        )
+        self.transport.close()  # connection_lost cancels the session, spool closed
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        spool = Spool(self.limits.spool_dir, self.limits.spool_threshold)
+        deadline = self.loop.call_later(self.limits.data_timeout, self._data_deadline_passed)
+        try:
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            problem = await self._read_data(spool)
+            deadline.cancel()
+            if problem:
+                spool.close()
+                self._set_post_data_state()
+                await self.push(problem)
+                return
+            self.envelope.postroom_spool = spool
+            # Storing may take a while (a 50 MB message, a busy database): it is not
+            # the sender's silence, so no idle timeout meanwhile.
+            self._timeout_handle.cancel()
+            try:
+                status = await self._call_handler_hook("DATA")
+            finally:
+                self._reset_timeout()
+        finally:
+            deadline.cancel()
+            spool.close()
+        self._set_post_data_state()
+        await self.push("250 2.0.0 OK" if status is MISSING else status)
+
+    async def _read_data(self, spool: Spool) -> str:
+        """Read DATA up to its lone dot into `spool`; "" or the reply that refuses it.
+
+        As aiosmtpd reads it (RFC 5321 4.5.2: dot-unstuffed; the size limit and the
+        line length limit are answered after the end of the data), but written out as
+        it comes instead of kept as a list of lines.
+        """
+        reader = self._reader
+        limit = self.data_size_limit
+        restart_idle_after = min(1.0, self.limits.idle_timeout / 2)
+        too_long = too_much = inside_long_line = False
+        size = 0
+        last_reset = self.loop.time()
+        while True:
+            if self.transport is None:
+                raise ConnectionResetError("the connection closed during DATA")
+            try:
+                line = await reader.readuntil(b"\r\n")
+            except asyncio.LimitOverrunError as error:
+                # A line over the limit: drained and forgotten, refused at the end.
+                too_long = inside_long_line = True
+                size += len(await reader.read(error.consumed))
+                continue
+            size += len(line)
+            if inside_long_line:  # the end of that line
+                inside_long_line = False
+                continue
+            if line == b".\r\n":
+                break
+            if limit and size > limit and not too_much:
+                too_much = True
+                spool.close()  # nothing more is kept
+            if not (too_long or too_much):
+                spool.write(line[1:] if line[:1] == b"." else line)
+            # The idle timer restarts at most once a second, not for every line.
+            now = self.loop.time()
+            if now - last_reset >= restart_idle_after:
+                self._reset_timeout()
+                last_reset = now
+        if too_long:
+            return "500 5.5.0 Line too long (see RFC 5321 4.5.3.1.6)"
+        if too_much:
+            return "552 5.3.4 Error: Too much mail data"
+        return ""
+
+
+class _IngressSMTP(_IngressServer):
+    async def smtp_HELO(self, arg: str) -> None:
+        await self._plain(super().smtp_HELO, arg)
+
+    async def smtp_EHLO(self, arg: str) -> None:
+        await self._plain(super().smtp_EHLO, arg)
+
+
+class _IngressLMTP(_IngressServer, LMTP):
+    async def smtp_LHLO(self, arg: str) -> None:
+        await self._plain(super().smtp_LHLO, arg)
 
 
 class _Controller(Controller):
@@ -486,11 +845,28 @@ def parse_bind(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def server_tls_context(cert: str | Path, key: str | Path) -> ssl.SSLContext:
+    """The context STARTTLS offers: the configured certificate chain and its key, TLS
+    1.2 or newer; the client's certificate is not asked for."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise IngressError(f"cannot load the TLS certificate {cert} with key {key}: {exc}") from exc
+    return context
+
+
 class Ingress:
     """The running listeners (SMTP and/or LMTP) and the threads that store their mail.
 
     Use `start_ingress()`, or `with Ingress(...) as ingress:`; `stop()` lets deliveries
     in progress finish before it closes the connections.
+
+    `hostname` is the name in the greeting and the EHLO reply; `tls_cert` and `tls_key`
+    (PEM files) offer STARTTLS; `max_connections` (0: no cap), `idle_timeout` and
+    `data_timeout` bound what one connection costs; DATA past `spool_threshold` bytes
+    is written to a temporary file in `spool_dir` (DATA_DIR/ingress-spool by default).
     """
 
     def __init__(
@@ -500,6 +876,13 @@ class Ingress:
         lmtp_bind: str = "",
         max_message_size: int,
         hostname: str | None = None,
+        tls_cert: str | Path = "",
+        tls_key: str | Path = "",
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout: float = IDLE_TIMEOUT,
+        data_timeout: float = DATA_TIMEOUT,
+        spool_dir: Path | None = None,
+        spool_threshold: int = SPOOL_THRESHOLD,
     ) -> None:
         if not smtp_bind and not lmtp_bind:
             raise IngressError("neither an SMTP nor an LMTP bind address is configured")
@@ -511,8 +894,25 @@ class Ingress:
         self.max_message_size = max_message_size
         # Not aiosmtpd's default, socket.getfqdn(): that may wait on DNS at every start.
         self.hostname = hostname or socket.gethostname()
+        if bool(tls_cert) != bool(tls_key):
+            raise IngressError("STARTTLS needs both a certificate and its key")
+        self.tls_context = server_tls_context(tls_cert, tls_key) if tls_cert else None
+        if idle_timeout <= 0 or data_timeout <= 0:
+            raise IngressError("the ingress's timeouts must be positive")
+        self.limits = SessionLimits(
+            max_connections=max_connections,
+            idle_timeout=idle_timeout,
+            data_timeout=data_timeout,
+            spool_dir=spool_dir or Path(settings.DATA_DIR) / "ingress-spool",
+            spool_threshold=spool_threshold,
+        )
+        self._slots = _Slots(max_connections)
         self._db: DatabaseThreads | None = None
         self._servers: list[tuple[_Controller, IngressHandler]] = []
+
+    @property
+    def open_connections(self) -> int:
+        return self._slots.used
 
     def start(self) -> Ingress:
         if self._db is not None:
@@ -535,6 +935,9 @@ class Ingress:
                     data_size_limit=self.max_message_size or None,
                     enable_SMTPUTF8=True,
                     decode_data=False,
+                    tls_context=self.tls_context,
+                    limits=self.limits,
+                    slots=self._slots,
                 )
                 try:
                     controller.bind()
@@ -589,7 +992,8 @@ def start_ingress(
     max_message_size: int | None = None,
 ) -> Ingress:
     """Start the listeners of settings.POSTROOM (INGRESS_BIND, INGRESS_LMTP_BIND,
-    MAX_MESSAGE_SIZE); an argument overrides its setting, "" turns a listener off."""
+    MAX_MESSAGE_SIZE, INGRESS_HOSTNAME, INGRESS_TLS_CERT/KEY and the INGRESS_ limits);
+    an argument overrides its setting, "" turns a listener off."""
     config = settings.POSTROOM
     return Ingress(
         smtp_bind=config["INGRESS_BIND"] if smtp_bind is None else smtp_bind,
@@ -597,6 +1001,12 @@ def start_ingress(
         max_message_size=(
             config["MAX_MESSAGE_SIZE"] if max_message_size is None else max_message_size
         ),
+        hostname=config["INGRESS_HOSTNAME"] or None,
+        tls_cert=config["INGRESS_TLS_CERT"],
+        tls_key=config["INGRESS_TLS_KEY"],
+        max_connections=config["INGRESS_MAX_CONNECTIONS"],
+        idle_timeout=config["INGRESS_IDLE_TIMEOUT"],
+        data_timeout=config["INGRESS_DATA_TIMEOUT"],
     ).start()
 
 

@@ -20,6 +20,7 @@ from postroom.mailboxes.models import Folder
 from postroom.sync.ingress import INGRESS_FOLDER, Ingress
 from postroom.sync.service import discover_folders, sync_mailbox
 from postroom.testing.factories import (
+    MailboxFactory,
     UserFactory,
     client_with_open_deal,
 )
@@ -211,3 +212,51 @@ def test_one_email_seen_through_a_personal_mailbox_a_shared_mailbox_and_the_trac
     assert activity.message == message and activity.direction == "out"
     assert {anna, anna.company, Deal.objects.get()} == set(items_of(activity))
     assert not Lead.objects.exists(), "alice's mail to a customer never makes a lead"
+
+
+def test_smtp_asks_a_tracker_after_a_mailbox_to_come_in_a_transaction_of_its_own(ingress, alice):
+    """The tracker refuses mail its user did not send, the mailbox takes it: with one
+    reply after DATA for both, the sender would bounce (or retry) both. So one SMTP
+    transaction never mixes them: the later one gets 452 4.5.3, and the client sends it
+    separately, getting the tracker's own 550."""
+    sales = MailboxFactory()
+    tracker = _tracker(alice)
+    raw = make_email(sender="mallory@evil.test", to=sales.address, subject="Offer")
+    with smtplib.SMTP(*ingress.binds["smtp"], timeout=10) as client:
+        # smtplib, like an MTA, delivers to the recipients it got a 250 for...
+        refused = client.sendmail("mallory@evil.test", [sales.address, tracker], raw)
+        code, reply = refused[tracker]
+        assert (code, reply.decode()[:6]) == (452, "4.5.3 ")
+        # ...and then sends the others on their own.
+        with pytest.raises(smtplib.SMTPDataError) as alone:
+            client.sendmail("mallory@evil.test", [tracker], raw)
+        assert alone.value.smtp_code == 550
+        assert MessageCopy.objects.get().mailbox == sales
+        # The other way round too: the tracker first, the mailbox later.
+        own = make_email(sender=ALICE, to=sales.address, subject="Mine")
+        refused = client.sendmail(ALICE, [tracker, sales.address], own)
+        assert refused[sales.address][0] == 452
+    assert MessageCopy.objects.filter(mailbox=sales).count() == 1
+    assert MessageCopy.objects.get(mailbox=personal.tracker_for(alice).mailbox)
+
+
+def test_smtp_asks_a_second_users_tracker_to_come_separately_and_lmtp_takes_both(ingress, alice):
+    bob = UserFactory(username="bob", email="bob@acme.test")
+    raw = make_email(sender=f"Alice <{ALICE}>", to=ANNA)
+    with smtplib.SMTP(*ingress.binds["smtp"], timeout=10) as client:
+        client.ehlo()
+        client.mail(ALICE)
+        assert client.rcpt(_tracker(alice))[0] == 250
+        assert client.rcpt(_tracker(alice).upper())[0] == 250, "the same tracker twice"
+        assert client.rcpt(_tracker(bob))[0] == 452
+    # LMTP answers per recipient after DATA: nothing to keep apart.
+    with smtplib.LMTP(*ingress.binds["lmtp"], timeout=10) as client:
+        client.ehlo()
+        client.mail(ALICE)
+        assert client.rcpt(_tracker(alice))[0] == 250
+        assert client.rcpt(_tracker(bob))[0] == 250
+        first = client.data(raw)
+        second = client.getreply()
+    assert first[0] == 250, "alice's tracker takes the mail alice sent"
+    assert second[0] == 550, "bob's refuses it, alone"
+    assert MessageCopy.objects.get().mailbox == personal.tracker_for(alice).mailbox
