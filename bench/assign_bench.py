@@ -207,7 +207,7 @@ def _setup_rules(address_: str) -> None:
 
     user_model = get_user_model()
     users = user_model.objects.bulk_create(
-        [user_model(username=f"agent{i}", email=f"agent{i}@acme.test") for i in range(25)]
+        [user_model(username=f"colleague{i}", email=f"colleague{i}@acme.test") for i in range(25)]
     )
     _rules(Mailbox.objects.get(address=address_), users)
 
