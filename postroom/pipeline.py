@@ -30,6 +30,7 @@ from postroom.mail.models import Message, outside_spam
 from postroom.mail.purge import purge_messages
 from postroom.mail.workflow import mail_threaded
 from postroom.mailboxes.models import Mailbox
+from postroom.routing import sla
 from postroom.routing.assign import Router
 
 logger = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ def capture(message_ids: list[int], mailbox_id: int) -> None:
         router.prepare(messages)
         results = capture_messages(messages, mailbox, responsible=router.responsible)
         router.assign_conversations(messages, results)
+        sla.start_clocks(mailbox, messages, results, router)  # reply deadlines, their tasks
     for message_id, result in results.items():
         if result.created or result.bound:
             logger.info(

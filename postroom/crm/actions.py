@@ -426,6 +426,19 @@ def do_complete_task(task: Task, *, user) -> bool:
     return True
 
 
+@transaction.atomic
+def do_finish_task(task: Task, *, text: str = "") -> bool:
+    """Postroom marks a task of its own done (an SLA task, when the reply went out);
+    False when it already was."""
+    if not Task.objects.filter(pk=task.pk, done_at__isnull=True).update(done_at=timezone.now()):
+        return False
+    task.refresh_from_db(fields=["done_at"])
+    if task.item is not None:
+        text = text or f"Done: {task.title}"
+        _entry(task.item, kind=TimelineEntry.Kind.TASK, task=task, text=text)
+    return True
+
+
 def _can_edit(user, item) -> bool:
     from .access import can_edit
 

@@ -224,6 +224,9 @@ class Conversation(models.Model):
     # Whether any of its emails has a (non-inline) attachment: a kept flag, so that the
     # inbox filters on it without a join.
     has_attachment = models.BooleanField(default=False)
+    # The running reply deadline (routing's SLA clock keeps it; None: no deadline runs),
+    # so that the inbox shows "due soon" and "overdue" without a join.
+    reply_due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-last_message_at"]
@@ -237,6 +240,9 @@ class Conversation(models.Model):
             ),
             # ... and Snoozed, and the sweep that wakes the overdue.
             models.Index(fields=["snoozed_until"], name="conv_snoozed"),
+            # Unanswered mail (longest waiting first) and the deadlines on inbox rows.
+            models.Index(fields=["status", "waiting_since"], name="conv_status_waiting"),
+            models.Index(fields=["reply_due_at"], name="conv_reply_due"),
         ]
 
     def __str__(self) -> str:

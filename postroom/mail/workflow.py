@@ -37,6 +37,28 @@ class WorkflowError(Exception):
     """A workflow change cannot be made as asked; the message says why."""
 
 
+# Apps further along the layers follow the workflow through listeners, registered in
+# their AppConfig.ready() (routing's SLA clock): mail never imports them. Each is called
+# in the transaction of the change: "assigned" with {conversation id: user id or None},
+# "answered" and "closed" with {conversation id: when}.
+LISTENERS: dict[str, list[Callable]] = {"assigned": [], "answered": [], "closed": []}
+
+
+def listen(event: str) -> Callable:
+    def register(function: Callable) -> Callable:
+        if function not in LISTENERS[event]:
+            LISTENERS[event].append(function)
+        return function
+
+    return register
+
+
+def _emit(event: str, news: dict) -> None:
+    if news:
+        for listener in LISTENERS[event]:
+            listener(news)
+
+
 def conversation_url(conversation: Conversation) -> str:
     try:
         return reverse("web:conversation", args=[conversation.pk])
@@ -95,6 +117,7 @@ def do_assign(
             return False
         Conversation.objects.filter(pk=conversation.pk).update(responsible=responsible)
         conversation.responsible = responsible
+        _emit("assigned", {conversation.pk: new_id})
         if responsible is None:
             _record(
                 conversation, Kind.UNASSIGNED, actor=acting_user, reason=reason, previous=current
@@ -152,6 +175,7 @@ def do_assign_new(assignments: list[tuple[Conversation, User, str]]) -> int:
             by_user.setdefault(user.pk, []).append(conversation.pk)
         for user_id, pks in by_user.items():
             Conversation.objects.filter(pk__in=pks).update(responsible_id=user_id)
+        _emit("assigned", {c.pk: user.pk for c, user, _ in chosen})
         ConversationEvent.objects.bulk_create(
             [
                 ConversationEvent(
@@ -211,6 +235,8 @@ def do_set_status(
         row.update(**fields)
         for name, value in fields.items():
             setattr(conversation, name, value)
+        if status == Status.CLOSED:
+            _emit("closed", {conversation.pk: moment})
         kind = Kind.REOPENED if reason and status == Status.OPEN else Kind.STATUS
         _record(
             conversation, kind, actor=acting_user, reason=reason, previous=current, status=status
@@ -350,7 +376,7 @@ def mail_threaded(message_ids: list[int], mailbox) -> int:
     )
     is_ours = _organisation_addresses()
     conversations = Conversation.objects.select_related("mailbox").in_bulk(list(by_conversation))
-    changed, reopened = [], 0
+    changed, reopened, answered = [], 0, {}
     for conversation_id, emails in by_conversation.items():
         conversation = conversations[conversation_id]
         before = (conversation.waiting_since, conversation.has_attachment)
@@ -363,6 +389,7 @@ def mail_threaded(message_ids: list[int], mailbox) -> int:
             if is_ours(sender):
                 if conversation.waiting_since is not None and when >= conversation.waiting_since:
                     conversation.waiting_since = None
+                    answered[conversation_id] = when
             elif kind == "normal":  # an auto-reply or a bounce is nobody waiting
                 if conversation.waiting_since is None:
                     conversation.waiting_since = when
@@ -376,6 +403,8 @@ def mail_threaded(message_ids: list[int], mailbox) -> int:
                 reopened += 1
     if changed:
         Conversation.objects.bulk_update(changed, ["waiting_since", "has_attachment"])
+    # Our email in the thread (sent from another client, synced) answers it too.
+    _emit("answered", answered)
     return reopened
 
 
@@ -459,6 +488,7 @@ def record_reply(
         if forward:
             return True
         Conversation.objects.filter(pk=conversation.pk).update(waiting_since=None)
+        _emit("answered", {conversation.pk: sent_at})
         if conversation.status == Status.OPEN:
             do_set_status(conversation, Status.PENDING, acting_user=author)
     return True

@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class RoutingConfig(AppConfig):
     name = "postroom.routing"
     label = "routing"
+
+    def ready(self) -> None:
+        # The SLA clock follows the conversation workflow through its listeners.
+        from . import sla  # noqa: F401

@@ -7,13 +7,15 @@ Pure code (no ORM): a calendar is written as text, one line per set of days,
 
 and holidays as ISO dates, one a line. `parse_week` turns the text into intervals
 (weekday 0 = Monday, minutes from midnight) or raises CalendarError with the reason;
-`is_open` says whether an instant falls in them, in the calendar's own time zone.
+`is_open` says whether an instant falls in them, in the calendar's own time zone;
+`add_working_minutes` finds the instant a number of working minutes after another (a
+reply deadline).
 """
 
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -110,6 +112,58 @@ def is_open(
     return any(
         i.day == weekday and i.start <= minute < i.end for i in (_interval(x) for x in intervals)
     )
+
+
+# How far ahead add_working_minutes looks for working time before it gives up: a
+# calendar whose every day for years is a holiday is as good as none.
+SEARCH_DAYS = 3 * 366
+
+
+def add_working_minutes(
+    intervals: Iterable[Interval | list[int]],
+    holidays: Iterable[date | str],
+    time_zone: str,
+    start: datetime,
+    minutes: int,
+) -> datetime:
+    """The instant (aware, UTC) when `minutes` of working time have passed since `start`
+    (an aware datetime), counting only the calendar's working intervals in its own zone
+    and skipping holidays: a request at 17:30 on Friday with 9-18 hours and 2 hours to
+    answer is due at 10:30 on Monday. Working minutes are real minutes: an interval
+    across a daylight-saving switch is an hour shorter or longer, as the clock on the
+    wall says. CalendarError when the calendar has no working time at all."""
+    if minutes < 0:
+        raise ValueError("minutes must not be negative")
+    week = sorted(_interval(i) for i in intervals)
+    if not week:
+        raise CalendarError("the calendar has no working hours: a deadline can never come")
+    zone = ZoneInfo(time_zone)
+    closed = {_date(h) for h in holidays}
+    by_day: dict[int, list[Interval]] = {}
+    for item in week:
+        by_day.setdefault(item.day, []).append(item)
+    at = start.astimezone(UTC)
+    left = timedelta(minutes=minutes)
+    day = start.astimezone(zone).date()
+    for _ in range(SEARCH_DAYS):
+        if day not in closed:
+            for item in by_day.get(day.weekday(), ()):
+                begin = max(_instant(day, item.start, zone), at)
+                end = _instant(day, item.end, zone)
+                if begin >= end:
+                    continue
+                if end - begin >= left:
+                    return begin + left
+                left -= end - begin
+        day += timedelta(days=1)
+    raise CalendarError(f"no working time in the {SEARCH_DAYS} days after {start:%Y-%m-%d}")
+
+
+def _instant(day: date, minute: int, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a wall-clock minute of a day in a zone (24:00: next midnight)."""
+    if minute >= 24 * 60:
+        day, minute = day + timedelta(days=1), 0
+    return datetime.combine(day, time(minute // 60, minute % 60), tzinfo=zone).astimezone(UTC)
 
 
 def _days(text: str, number: int) -> list[int]:

@@ -165,3 +165,120 @@ class RuleTurn(models.Model):
 
     def __str__(self) -> str:
         return f"turn of {self.rule_id}: {self.turns}"
+
+
+class SlaPolicy(models.Model):
+    """Reply deadlines: "first reply within N minutes, next replies within M", counted
+    in the working time of a calendar (none: around the clock). A mailbox's policy (rule
+    empty) holds for its mail; a distribution rule's policy, for the mail that rule
+    assigned. A breach is told to the responsible person, and `grace_minutes` of working
+    time later, when still unanswered, to the supervisor: the policy's, else the
+    mailbox's managers (see sla.supervisors_of)."""
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="sla_policies")
+    rule = models.OneToOneField(
+        DistributionRule,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="sla_policy",
+    )
+    calendar = models.ForeignKey(
+        BusinessHours, null=True, blank=True, on_delete=models.PROTECT, related_name="sla_policies"
+    )
+    first_reply_minutes = models.PositiveIntegerField(default=120)
+    next_reply_minutes = models.PositiveIntegerField(default=480)
+    grace_minutes = models.PositiveIntegerField(default=60)
+    supervisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox"],
+                condition=Q(rule__isnull=True),
+                name="routing_sla_one_per_mailbox",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        minutes = f"{self.first_reply_minutes}/{self.next_reply_minutes} min"
+        return f"SLA of {self.rule or f'mailbox {self.mailbox_id}'}: {minutes}"
+
+
+class SlaClock(models.Model):
+    """One reply deadline of a conversation: started when the customer began to wait,
+    ended by a reply (answered) or by closing the conversation (stopped). At most one
+    runs per conversation. The sweep (sla.sweep) finds what to raise by partial indexes
+    on the running clocks: never a scan per conversation."""
+
+    class Kind(models.TextChoices):
+        FIRST = "first", "First reply"
+        NEXT = "next", "Next reply"
+
+    class Outcome(models.TextChoices):
+        ANSWERED = "answered", "Answered"
+        STOPPED = "stopped", "Stopped (closed without a reply)"
+
+    conversation = models.ForeignKey(
+        "mail.Conversation", on_delete=models.CASCADE, related_name="sla_clocks"
+    )
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="+")
+    policy = models.ForeignKey(SlaPolicy, null=True, on_delete=models.SET_NULL, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    task = models.ForeignKey("crm.Task", null=True, on_delete=models.SET_NULL, related_name="+")
+    started_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    escalate_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices, blank=True)
+    soon_notified_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)  # when the breach was raised
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=Q(ended_at__isnull=True),
+                name="routing_sla_one_running_clock",
+            ),
+        ]
+        indexes = [
+            # The sweep: running clocks not yet warned / breached / escalated, by time.
+            models.Index(
+                fields=["due_at"],
+                condition=Q(ended_at__isnull=True, soon_notified_at__isnull=True),
+                name="routing_sla_soon",
+            ),
+            models.Index(
+                fields=["due_at"],
+                condition=Q(ended_at__isnull=True, breached_at__isnull=True),
+                name="routing_sla_due",
+            ),
+            models.Index(
+                fields=["escalate_at"],
+                condition=Q(ended_at__isnull=True, escalated_at__isnull=True),
+                name="routing_sla_escalate",
+            ),
+            # The dashboard: clocks of a mailbox by deadline.
+            models.Index(fields=["mailbox", "due_at"], name="routing_sla_mailbox_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} reply to {self.conversation_id} due {self.due_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def hit(self) -> bool | None:
+        """Answered in time (True), late or overdue (False), not decided yet (None)."""
+        if self.outcome == self.Outcome.ANSWERED:
+            return self.ended_at <= self.due_at
+        return None if self.breached_at is None else False
+
+
+# The auto-reply lives in a module of its own; imported here so that Django finds it.
+from .autoreply_models import AutoReply, AutoReplyLog  # noqa: E402, F401

@@ -11,6 +11,7 @@ from postroom.jobs.watchdog import watch_jobs
 from postroom.mail.jobs import wake_overdue
 from postroom.outbound.jobs import recover_outbox
 from postroom.pipeline import recover_fetched
+from postroom.routing.jobs import sweep_sla
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def _housekeeping(stop: threading.Event) -> None:
             recover_outbox.enqueue()
             recover_fetched.enqueue()
             wake_overdue.enqueue()  # snoozes that ended while no runner ran
+            sweep_sla.enqueue()  # reply deadlines that came, also while no runner ran
         except Exception:  # noqa: BLE001 - the next round tries again; never kill the runner
             logger.exception("housekeeping failed")
         finally:
