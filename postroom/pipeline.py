@@ -8,6 +8,9 @@
       -> assign: the mailbox's distribution rules choose the responsible person of the
          email's conversation and of the CRM items it created, in the capture's
          transaction (routing/assign.py; capture asks through a hook, never imports it)
+      -> auto-reply: the mailbox's auto-reply, decided by routing/autoreply.py (every
+         skip recorded with why) and written into the Outbox by outbound/autoreply.py,
+         in the same transaction
 
 Written in one module so the order reads in one place and no app imports one further
 along the path. Every step is idempotent: running it twice changes nothing.
@@ -30,8 +33,10 @@ from postroom.mail.models import Message, outside_spam
 from postroom.mail.purge import purge_messages
 from postroom.mail.workflow import mail_threaded
 from postroom.mailboxes.models import Mailbox
+from postroom.outbound.autoreply import queue as queue_auto_replies
 from postroom.routing import sla
 from postroom.routing.assign import Router
+from postroom.routing.autoreply import plan as plan_auto_replies
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +103,9 @@ def ingest(message_ids: list[int], mailbox_id: int) -> None:
     parsed = [m.pk for m in messages if m.status == Message.Status.PARSED]
     # Mail seen only in the mailbox's spam folder never feeds the CRM.
     wanted = list(outside_spam(parsed, mailbox))
+    if spam := sorted(set(parsed) - set(wanted)):
+        # Never answered either: the auto-reply records why, on the conversation.
+        auto_reply(mailbox, list(Message.objects.filter(pk__in=spam)), {})
     if len(wanted) == 1:
         # One email (a push, the ingress): captured in this job, not a second one that
         # would double the job runner's work per email while the CRM waits for it.
@@ -140,6 +148,7 @@ def capture(message_ids: list[int], mailbox_id: int) -> None:
         results = capture_messages(messages, mailbox, responsible=router.responsible)
         router.assign_conversations(messages, results)
         sla.start_clocks(mailbox, messages, results, router)  # reply deadlines, their tasks
+        auto_reply(mailbox, messages, router.conversations)
     for message_id, result in results.items():
         if result.created or result.bound:
             logger.info(
@@ -148,6 +157,18 @@ def capture(message_ids: list[int], mailbox_id: int) -> None:
                 [str(i) for i in result.created],
                 [str(i) for i in result.bound],
             )
+
+
+def auto_reply(mailbox: Mailbox, messages: list[Message], conversations: dict) -> int:
+    """The mailbox's auto-reply for what it received (routing decides, recording every
+    skip with its reason; outbound writes the email into the Outbox), in the capture's
+    transaction; a failure costs the auto-reply, never the mail."""
+    try:
+        with transaction.atomic():
+            return queue_auto_replies(plan_auto_replies(mailbox, messages, conversations))
+    except Exception:
+        logger.exception("auto-replies of %s email(s) failed", len(messages))
+        return 0
 
 
 def mailbox_disconnected(message_ids: Sequence[int]) -> None:

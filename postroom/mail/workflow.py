@@ -387,7 +387,9 @@ def mail_threaded(message_ids: list[int], mailbox) -> int:
             if not sender:
                 continue
             if is_ours(sender):
-                if conversation.waiting_since is not None and when >= conversation.waiting_since:
+                # Our auto-reply is nobody's answer: the customer still waits.
+                waiting = conversation.waiting_since
+                if kind == "normal" and waiting is not None and when >= waiting:
                     conversation.waiting_since = None
                     answered[conversation_id] = when
             elif kind == "normal":  # an auto-reply or a bounce is nobody waiting

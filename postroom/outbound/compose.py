@@ -216,11 +216,13 @@ def build_email(
     references: Sequence[str] = (),
     html_body: str = "",
     attachments: Sequence[tuple[str, str, bytes]] = (),
+    headers: Sequence[tuple[str, str]] = (),
 ) -> bytes:
     """The email's bytes: a text/plain part and a text/html alternative, then the files.
 
     `html_body` is the sender's cleaned HTML fragment (richtext.clean_html); without it
-    the HTML part is the text, escaped. `attachments` are (filename, content type, bytes).
+    the HTML part is the text, escaped. `attachments` are (filename, content type, bytes);
+    `headers` are extra (name, value) pairs, e.g. an auto-reply's Auto-Submitted.
     """
     msg = EmailMessage(policy=_BUILD_POLICY)
     msg["From"] = Address(display_name=from_name, addr_spec=from_address)
@@ -235,6 +237,8 @@ def build_email(
         msg["In-Reply-To"] = f"<{in_reply_to}>"
     if references:
         msg["References"] = " ".join(f"<{r}>" for r in references)
+    for name, value in headers:
+        msg[name] = value
     text = body.replace("\r\n", "\n").replace("\r", "\n")
     msg.set_content(text)
     msg.add_alternative(document(html_body) if html_body else text_to_html(text), subtype="html")

@@ -438,15 +438,17 @@ def _record(outbox: OutboxMessage, folder: Folder, uidvalidity: int, uid: int) -
     )
     parse_stored(message)
     conversation = thread_message(message, outbox.mailbox)
-    # The reply history: who answered, when, from which address, after how long.
-    record_reply(
-        conversation,
-        message,
-        author=outbox.author,
-        from_address=outbox.sender,
-        sent_at=outbox.sent_at or timezone.now(),
-        forward=outbox.kind == OutboxMessage.Kind.FORWARD,
-    )
+    # The reply history: who answered, when, from which address, after how long. An
+    # auto-reply answers nobody: the customer still waits for a person.
+    if outbox.kind != OutboxMessage.Kind.AUTO_REPLY:
+        record_reply(
+            conversation,
+            message,
+            author=outbox.author,
+            from_address=outbox.sender,
+            sent_at=outbox.sent_at or timezone.now(),
+            forward=outbox.kind == OutboxMessage.Kind.FORWARD,
+        )
     index_message(message)  # searchable at once, as mail that arrives through ingest is
     _record_activity(outbox, message)
     link_early_bounces(outbox, message)

@@ -49,6 +49,9 @@ class OutboxMessage(models.Model):
         REPLY = "reply", "Reply"
         REPLY_ALL = "reply_all", "Reply all"
         FORWARD = "forward", "Forward"
+        # The mailbox's automatic reply (routing.AutoReply): in the conversation, but
+        # nobody's answer: the customer still waits.
+        AUTO_REPLY = "auto_reply", "Auto-reply"
 
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="outbox")
     author = models.ForeignKey(

@@ -118,18 +118,24 @@ def conversation_items(conversation: Conversation | None) -> list[Model]:
     return list(items.values())
 
 
-def values_for(mailbox: Mailbox, conversation: Conversation | None, *, user) -> dict[str, str]:
+def values_for(
+    mailbox: Mailbox, conversation: Conversation | None, *, user, everything: bool = False
+) -> dict[str, str]:
     """What each placeholder stands for in an email `user` writes from this mailbox.
 
     Only items the user may read fill placeholders: a template must not put a deal's
     title or a colleague's client into mail written by someone who may not see them.
+    `everything`: Postroom itself writes (an auto-reply to the customer the items are
+    about), so every item of the conversation counts.
     """
     from postroom.crm.access import can_read
 
     values = dict.fromkeys(NAMES, "")
     values["mailbox_name"] = mailbox.name
     try:
-        items = [item for item in conversation_items(conversation) if can_read(user, item)]
+        items = [
+            item for item in conversation_items(conversation) if everything or can_read(user, item)
+        ]
     except Exception:  # noqa: BLE001 - the CRM unreadable: send with empty values, logged
         logger.exception("reading the CRM items of conversation %s failed", conversation)
         items = []

@@ -33,6 +33,7 @@ from postroom.mail.models import Conversation, ConversationEvent, ConversationMe
 from postroom.mail.parse import normalize_subject
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import Mailbox, MailboxGrant
+from postroom.routing.autoreply import history_of as auto_reply_history
 
 from .access import get_conversation_for_user
 
@@ -269,7 +270,8 @@ def conversation_workflow(user, conversation: Conversation) -> dict:
     )
     history = sorted(
         [("event", e.created_at, e) for e in events]
-        + [("comment", c.created_at, c) for c in comments],
+        + [("comment", c.created_at, c) for c in comments]
+        + [("auto_reply", a.created_at, a) for a in auto_reply_history(conversation)],
         key=lambda entry: entry[1],
     )
     people = list(workflow.people_for(conversation.mailbox))

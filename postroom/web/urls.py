@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import (
     admin_views,
+    autoreply_views,
     compose_views,
     crm_board_views,
     crm_pipeline_views,
@@ -9,6 +10,7 @@ from . import (
     crm_views,
     inbox_views,
     login_views,
+    notification_views,
     personal_views,
     quarantine_views,
     routing_views,
@@ -131,6 +133,12 @@ urlpatterns = [
     ),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
+    path("notifications/live/", notification_views.notifications_live, name="notifications_live"),
+    path(
+        "notifications/settings/",
+        notification_views.notification_settings,
+        name="notification_settings",
+    ),
     # The CRM (crm_views.py: lists, item pages, forms; crm_board_views.py: kanban, smart types).
     path("crm/", crm_views.crm_home, name="crm"),
     path("leads/", crm_views.lead_list, name="leads"),
@@ -252,6 +260,12 @@ urlpatterns = [
         "conversations/<int:conversation_id>/replying/",
         inbox_views.conversation_replying,
         name="conversation_replying",
+    ),
+    # A mailbox's auto-reply (autoreply_views.py).
+    path(
+        "mailboxes/<int:mailbox_id>/auto-reply/",
+        autoreply_views.mailbox_auto_reply,
+        name="mailbox_auto_reply",
     ),
     # Distribution rules, business hours and absences (routing_views.py).
     path("mailboxes/<int:mailbox_id>/rules/", routing_views.mailbox_rules, name="mailbox_rules"),
