@@ -1,7 +1,6 @@
 from django.contrib import admin
 
 from .models import (
-    Activity,
     Company,
     CompanyDomain,
     Contact,
@@ -15,7 +14,6 @@ from .models import (
     SmartType,
     Stage,
     Task,
-    TimelineEntry,
 )
 
 
@@ -102,4 +100,7 @@ class TaskAdmin(admin.ModelAdmin):
     list_display = ["title", "responsible", "deadline", "done_at"]
 
 
-admin.site.register([Activity, Stage, TimelineEntry])
+# Activities and timeline entries are not here: an activity points at its email, whose
+# picker would list every email's subject, those of personal mailboxes too (which are
+# their owners' alone). Timelines are shown, with those rules, on the items' pages.
+admin.site.register(Stage)

@@ -24,7 +24,26 @@ class CrmRuleKind(models.TextChoices):
     NONE = "none", "Nothing"
 
 
+class KindChangeError(ValueError):
+    """A mailbox's kind, or a personal mailbox's owner, was to change."""
+
+
+class MailboxQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        # A bulk update cannot tell a change from a rewrite of the same value: refused.
+        if {"kind", "owner", "owner_id"} & kwargs.keys():
+            raise KindChangeError("a mailbox's kind and owner are set when it is connected")
+        return super().update(**kwargs)
+
+
 class Mailbox(models.Model):
+    """One connected address, shared or personal for good.
+
+    A personal mailbox is its owner's alone, administrators included: were its kind or
+    its owner to change, someone else would read it. So both are fixed once it is saved
+    (`save` and `update` refuse), whatever page, command or admin tries.
+    """
+
     class Kind(models.TextChoices):
         SHARED = "shared", "Shared"
         PERSONAL = "personal", "Personal"
@@ -107,6 +126,8 @@ class Mailbox(models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = MailboxQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -118,6 +139,32 @@ class Mailbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.address}>"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            self._refuse_kind_change()
+        super().save(*args, **kwargs)
+        self._saved_kind_owner = (self.kind, self.owner_id)
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        mailbox = super().from_db(db, field_names, values)
+        loaded = mailbox.__dict__
+        if "kind" in loaded and "owner_id" in loaded:
+            mailbox._saved_kind_owner = (loaded["kind"], loaded["owner_id"])
+        return mailbox
+
+    def _refuse_kind_change(self) -> None:
+        saved = getattr(self, "_saved_kind_owner", None)
+        if saved is None:  # loaded without them (.only, .defer): read them to compare
+            saved = Mailbox.objects.filter(pk=self.pk).values_list("kind", "owner_id").first()
+            if saved is None:
+                return
+        kind, owner_id = saved
+        if self.kind != kind:
+            raise KindChangeError(f"{self.address} is a {kind} mailbox: its kind never changes")
+        if kind == Mailbox.Kind.PERSONAL and self.owner_id != owner_id:
+            raise KindChangeError(f"{self.address} is a personal mailbox: its owner never changes")
 
     def set_password(self, password: str) -> None:
         self.password_encrypted = secretbox.encrypt(settings.SECRET_KEY, password)

@@ -1,36 +1,30 @@
 from django.contrib import admin
 
-from .models import (
-    Draft,
-    MessageTemplate,
-    MonthlyUsage,
-    OutboundSettings,
-    OutboxMessage,
-    Signature,
-)
+from .models import MonthlyUsage, OutboundSettings
+
+# What people write (drafts, the Outbox, signatures, templates) is not in Django's admin:
+# Postroom's own pages show each to those it belongs to, and a personal mailbox's drafts
+# and sent mail are its owner's alone, administrators included. Sending options are set on
+# a mailbox's Settings page (or `postroom mailbox update --no-save-to-sent`); the admin
+# only shows them and the month's count.
 
 
-@admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
-    list_display = ["subject", "mailbox", "author", "status", "attempts", "created_at", "sent_at"]
-    list_filter = ["status", "mailbox"]
-    # The raw bytes are what was (or will be) sent: never edited by hand.
-    exclude = ["raw", "composition"]
-    readonly_fields = [
-        "message_id",
-        "recipients",
-        "sender",
-        "idempotency_key",
-        "not_before",
-        "bounce",
-        "bounce_reason",
-    ]
+class _ViewOnly(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
-admin.site.register([OutboundSettings, MonthlyUsage, Signature, MessageTemplate])
+@admin.register(OutboundSettings)
+class OutboundSettingsAdmin(_ViewOnly):
+    list_display = ["mailbox", "save_to_sent"]
 
 
-@admin.register(Draft)
-class DraftAdmin(admin.ModelAdmin):
-    list_display = ["subject", "mailbox", "author", "kind", "updated_at"]
-    list_filter = ["mailbox"]
+@admin.register(MonthlyUsage)
+class MonthlyUsageAdmin(_ViewOnly):
+    list_display = ["month", "sent"]
