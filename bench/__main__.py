@@ -26,6 +26,7 @@ from . import (
     assign_bench,
     capture_cost,
     idle_500,
+    inbox_bench,
     ingest_throughput,
     ingress_latency,
     initial_sync,
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Harness, Table], None], float]] = {
     "capture": (capture_cost.run, 420),
     "outbox": (outbox_throughput.run, 600),
     "ingest": (ingest_throughput.run, 420),
+    "inbox": (inbox_bench.run, 600),
     "assign": (assign_bench.run, 600),
 }
 

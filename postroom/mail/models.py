@@ -187,6 +187,12 @@ class FetchedBatch(models.Model):
         return f"{len(self.entries)} fetched in {self.folder}"
 
 
+# The inbox's indexes (see Conversation.Meta).
+INBOX_STATUS = ["status", "-last_message_at"]
+INBOX_RESPONSIBLE = ["responsible", "status", "-last_message_at"]
+INBOX_TAIL = ["mailbox", "snoozed_until", "message_count"]
+
+
 class Conversation(models.Model):
     """A thread in a mailbox: the unit that is assigned, commented on, opened and closed."""
 
@@ -232,14 +238,18 @@ class Conversation(models.Model):
         ordering = ["-last_message_at"]
         indexes = [
             models.Index(fields=["mailbox", "-last_message_at"], name="conv_mailbox_recent"),
-            # The inbox views: All open, Waiting on customer, Closed...
-            models.Index(fields=["status", "-last_message_at"], name="conv_status_recent"),
-            # ... Mine and Unassigned (responsible IS NULL) ...
+            # The inbox views, newest first: All open, Waiting on customer, Closed, and
+            # Mine and Unassigned (responsible IS NULL). The trailing columns are what
+            # every view also filters on, so that the counts are index-only scans.
+            models.Index(fields=[*INBOX_STATUS, *INBOX_TAIL], name="conv_inbox_status"),
+            models.Index(fields=[*INBOX_RESPONSIBLE, *INBOX_TAIL], name="conv_inbox_resp"),
+            # Snoozed, and the sweep that wakes the overdue; partial, so that the other
+            # views' "snoozed_until IS NULL" never picks it.
             models.Index(
-                fields=["responsible", "status", "-last_message_at"], name="conv_resp_recent"
+                fields=["snoozed_until", "mailbox", "message_count"],
+                condition=models.Q(snoozed_until__isnull=False),
+                name="conv_snoozed",
             ),
-            # ... and Snoozed, and the sweep that wakes the overdue.
-            models.Index(fields=["snoozed_until"], name="conv_snoozed"),
             # Unanswered mail (longest waiting first) and the deadlines on inbox rows.
             models.Index(fields=["status", "waiting_since"], name="conv_status_waiting"),
             models.Index(fields=["reply_due_at"], name="conv_reply_due"),

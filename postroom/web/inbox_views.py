@@ -162,16 +162,16 @@ def inbox(request):
     number = _page_number(request.GET.get("page"))
     start = (number - 1) * PAGE_SIZE
     found = list(listed.select_related("mailbox", "responsible")[start : start + PAGE_SIZE + 1])
-    scope = inboxes.Filters(mailbox=filters.mailbox)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "view": view,
         "views": [
             (name, label, counts.get(name))
-            for counts in [inboxes.counts(request.user, scope, mailbox_ids=ids)]
+            for counts in [inboxes.counts(request.user, mailbox_ids=ids)]
             for name, label in inboxes.VIEWS.items()
         ],
+        "count_cap": inboxes.COUNT_CAP,
         "filters": filters,
         "crm": crm,
         "crm_kinds": [(k, label) for k, (label, _) in CRM_KINDS.items()],

@@ -136,17 +136,38 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="conversation",
-            index=models.Index(fields=["status", "-last_message_at"], name="conv_status_recent"),
-        ),
-        migrations.AddIndex(
-            model_name="conversation",
             index=models.Index(
-                fields=["responsible", "status", "-last_message_at"], name="conv_resp_recent"
+                fields=[
+                    "status",
+                    "-last_message_at",
+                    "mailbox",
+                    "snoozed_until",
+                    "message_count",
+                ],
+                name="conv_inbox_status",
             ),
         ),
         migrations.AddIndex(
             model_name="conversation",
-            index=models.Index(fields=["snoozed_until"], name="conv_snoozed"),
+            index=models.Index(
+                fields=[
+                    "responsible",
+                    "status",
+                    "-last_message_at",
+                    "mailbox",
+                    "snoozed_until",
+                    "message_count",
+                ],
+                name="conv_inbox_resp",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="conversation",
+            index=models.Index(
+                condition=models.Q(("snoozed_until__isnull", False)),
+                fields=["snoozed_until", "mailbox", "message_count"],
+                name="conv_snoozed",
+            ),
         ),
         migrations.AddField(
             model_name="comment",
