@@ -7,6 +7,8 @@ Views (each ordered newest first, each served by an index of mail 0010):
     open        all open, not snoozed
     waiting     pending: waiting on the customer, not snoozed
     snoozed     snoozed (open or pending), soonest back first
+    unanswered  open, the customer has waited longer than `Filters.hours` (default
+                UNANSWERED_HOURS), longest waiting first (or shortest: sort=shortest)
     closed      closed
 
 Filters narrow a view: mailbox, responsible (a user or nobody), status (replaces the
@@ -17,8 +19,10 @@ along the layers than mail).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import ExpressionWrapper, F, IntegerField, Q, QuerySet
+from django.utils import timezone
 
 from postroom.mailboxes.access import mailboxes_for
 
@@ -33,12 +37,15 @@ VIEWS = {
     "open": "All open",
     "waiting": "Waiting on customer",
     "snoozed": "Snoozed",
+    "unanswered": "Unanswered",
     "closed": "Closed",
 }
 DEFAULT_VIEW = "mine"
 # Counts in the navigation stop here.
 COUNT_CAP = 1000
 NOBODY = "none"
+# Unanswered mail: the customer waited longer than this many hours (the view's choice).
+UNANSWERED_HOURS = 4
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,8 @@ class Filters:
     responsible: int | str | None = None  # a user's id, or NOBODY
     status: str | None = None
     has_attachment: bool = False
+    hours: int | None = None  # Unanswered: waited longer than this
+    shortest_first: bool = False  # Unanswered: the shortest wait first
 
     @classmethod
     def from_query(cls, params) -> Filters:
@@ -65,10 +74,16 @@ class Filters:
             ),
             status=status if status in Status.values else None,
             has_attachment=params.get("attachment") == "1",
+            hours=_hours(params.get("hours", "")),
+            shortest_first=params.get("sort") == "shortest",
         )
 
     def is_empty(self) -> bool:
         return self == Filters()
+
+
+def _hours(value: str) -> int | None:
+    return int(value) if value.isdigit() and 0 <= int(value) <= 24 * 365 else None
 
 
 def readable_mailbox_ids(user) -> list[int]:
@@ -116,6 +131,8 @@ def _view_q(view: str, user, status: str | None) -> Q:
         return snoozed & Q(status=status) if status else snoozed
     if view == "closed":
         return Q(status=status or Status.CLOSED)
+    if view == "unanswered":
+        return Q(status=status or Status.OPEN, waiting_since__isnull=False) & awake
     raise ValueError(f"unknown inbox view {view!r}")
 
 
@@ -127,6 +144,8 @@ def conversations(
     listed = _base(ids, filters, listing=True).filter(_view_q(view, user, filters.status))
     if view == "snoozed":
         return listed.order_by("snoozed_until", "-last_message_at")
+    if view == "unanswered":
+        return unanswered(listed, filters)
     return listed.order_by("-last_message_at")
 
 
@@ -144,3 +163,14 @@ def counts(user, *, mailbox_ids: list[int] | None = None) -> dict[str, int]:
         capped = base.filter(_view_q(view, user, None)).order_by().values("mailbox_id")[:COUNT_CAP]
         out[view] = capped.count()
     return out
+
+
+def unanswered(listed: QuerySet[Conversation], filters: Filters) -> QuerySet[Conversation]:
+    """Of these, those whose customer has waited longer than the filter's hours, longest
+    waiting first (status and waiting_since: one index, conv_status_waiting)."""
+    hours = UNANSWERED_HOURS if filters.hours is None else filters.hours
+    since = timezone.now() - timedelta(hours=hours)
+    listed = listed.filter(waiting_since__lte=since)
+    if filters.shortest_first:
+        return listed.order_by("-waiting_since", "-pk")
+    return listed.order_by("waiting_since", "pk")

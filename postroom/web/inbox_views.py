@@ -173,6 +173,7 @@ def inbox(request):
         ],
         "count_cap": inboxes.COUNT_CAP,
         "filters": filters,
+        "unanswered_hours": inboxes.UNANSWERED_HOURS,
         "crm": crm,
         "crm_kinds": [(k, label) for k, (label, _) in CRM_KINDS.items()],
         "statuses": Conversation.Status.choices,
