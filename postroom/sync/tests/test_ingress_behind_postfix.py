@@ -18,6 +18,7 @@ from postroom.mailboxes import personal
 from postroom.sync.ingress import Ingress
 from postroom.testing.factories import MailboxFactory, UserFactory
 from postroom.testing.postfix import Delivery, Postfix, installed
+from postroom.testing.tls import write_self_signed
 
 # Transactional: the ingress stores in its own threads, with their own connections.
 pytestmark = [
@@ -233,3 +234,29 @@ def test_a_mailbox_and_a_tracker_that_refuses_the_sender_each_get_their_own_outc
         mta.remove()
     assert MessageCopy.objects.filter(mailbox=mailbox).count() == 1
     assert MessageCopy.objects.count() == 1, "nothing in the tracker's mailbox"
+
+
+def test_postfix_hands_mail_over_starttls_with_the_configured_certificate(tmp_path):
+    """An MTA on another host: the ingress offers STARTTLS with POSTROOM_INGRESS_TLS_CERT,
+    and Postfix, told to encrypt, delivers over it."""
+    mailbox = MailboxFactory(address="sales@smtp.acme.test")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    write_self_signed(cert, key, ["127.0.0.1", "ingress.postroom.test"])
+    with Ingress(
+        smtp_bind="127.0.0.1:0",
+        lmtp_bind="127.0.0.1:0",
+        max_message_size=django_settings.POSTROOM["MAX_MESSAGE_SIZE"],
+        hostname="ingress.postroom.test",
+        tls_cert=cert,
+        tls_key=key,
+    ) as server:
+        mta = _postfix(server, tls=True)
+        try:
+            raw = _email(mailbox.address, "Encrypted", b"Over TLS\r\n")
+            assert _send(mta, raw, [mailbox.address]) == {}
+            (done,) = mta.wait_for(_sent_to(mailbox.address, 1), what="the delivery")
+            assert done.status == "sent", done
+            assert "TLS connection established to 127.0.0.1" in mta.log()
+        finally:
+            mta.remove()
+    assert MessageCopy.objects.filter(mailbox=mailbox).count() == 1
