@@ -7,7 +7,7 @@
    subjects and bodies, a sender rule, then a round-robin over 5 people taking its turn
    under the row lock), a lead per new sender and the conversation assigned (do_assign,
    with its event and notification) in the same transaction. The figure is the added time
-   per email; the decision alone (20 rules, no turn taken) is timed too.
+   per email; the decision alone (20 rules, the locked turn included) is timed too.
 2. Fairness: 4 runners (threads, each with its own connection and transactions) make
    10,000 assignments at once through a round-robin over 5 people; max - min of their
    conversations must be at most 1.
@@ -45,7 +45,7 @@ from .common import (
 
 GOAL_MS = 2.0
 GOAL_ADDED_P99_MS = 10
-SPACING = 0.05
+SPACING = 0.1  # 10 emails/s: latency, not the job runner's throughput
 BATCH = 500
 RUNNERS = 4
 QUEUE = 5
@@ -131,16 +131,22 @@ def _capture(ids: list[int], mailbox, rules_on: bool) -> float:
 
 
 def _decide_only(mailbox, ids: list[int]) -> float:
-    """Seconds per email of RuleSet.decide through the 20 rules, no turn taken."""
+    """Seconds per email of RuleSet.decide through the 20 rules, the round-robin's locked
+    turn included, in a transaction rolled back afterwards."""
+    from django.db import transaction
+
     from postroom.mail.models import Message
     from postroom.routing.rules import RuleSet
 
     rules = RuleSet.load(mailbox)
     messages = list(Message.objects.filter(pk__in=ids[:2000]))
-    started = time.perf_counter()
-    for message in messages:
-        rules.decide(message, preview=True)
-    return (time.perf_counter() - started) / len(messages)
+    with transaction.atomic():
+        started = time.perf_counter()
+        for message in messages:
+            rules.decide(message)
+        took = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return took / len(messages)
 
 
 def _spread(users, total: int) -> dict:
@@ -307,7 +313,7 @@ def run(harness: Harness, table: Table) -> None:
     )
     decide_ms = data["decide_seconds"] * 1000
     table.add(
-        "deciding through 20 rules alone, per email",
+        "deciding through 20 rules (with the locked turn), per email",
         decide_ms,
         "ms",
         goal=f"< {GOAL_MS:g} ms",
