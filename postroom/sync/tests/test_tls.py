@@ -208,8 +208,9 @@ async def _push_sees_a_delivery(
         can_idle = await client.open()
         assert client.client is not None
         ssl_object = client.client.protocol.transport.get_extra_info("ssl_object")
-        waiting = asyncio.ensure_future(client.wait_for_change(renew=15))
-        await asyncio.sleep(0.3)  # let IDLE start, so the change arrives as a push
+        idling = asyncio.Event()
+        waiting = asyncio.ensure_future(client.wait_for_change(renew=15, on_idle=idling.set))
+        await asyncio.wait_for(idling.wait(), 10)  # the change must arrive as a push
         await asyncio.to_thread(dovecot_tls.deliver, make_email(subject="Pushed"), to)
         changed = await asyncio.wait_for(waiting, 10)
         return can_idle, changed, ssl_object
