@@ -44,6 +44,11 @@ class Backoff:
 
 
 CONNECTS_AT_ONCE = 20
+# Push reconnects at least this often (seconds, +-25% jitter) while the server cannot be
+# reached, however long the outage: push is back within 30 s of the server's return.
+# Only a refused login backs off for minutes (a wrong password does not fix itself).
+PUSH_RETRY_CAP = 20.0
+PUSH_REFUSED_BACKOFF = (128.0, 5 * 60.0)  # first delay, cap
 # Seconds between looks at whether a refused login was put right (a new password).
 AUTH_RECHECK = 10.0
 
@@ -215,7 +220,7 @@ class Worker:
                 return
 
     async def _push_loop(self, folder_id: int, kick: asyncio.Event) -> None:
-        backoff = Backoff(base=1.0, cap=5 * 60)
+        backoff = Backoff(base=1.0, cap=PUSH_RETRY_CAP)
         while True:
             folder = await self.db(Folder.objects.select_related("mailbox").get, pk=folder_id)
             server = await self.db(server_of, folder.mailbox)
@@ -240,9 +245,10 @@ class Worker:
                     catch_up = None
             except (imap.SyncError, OSError, TimeoutError) as exc:
                 refused = isinstance(exc, imap.AuthFailed)
-                if refused:
-                    backoff.failures = max(backoff.failures, 8)  # minutes, not seconds
                 delay = backoff.next()
+                if refused:  # minutes, not seconds
+                    first, cap = PUSH_REFUSED_BACKOFF
+                    delay = backoff_delay(backoff.failures, base=first, cap=cap, jitter=0.25)
                 reason = str(exc) or type(exc).__name__
                 logger.info(
                     "push for folder %s: %s; reconnecting in %.1f s", folder_id, reason, delay

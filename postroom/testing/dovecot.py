@@ -27,7 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -192,6 +192,19 @@ class Dovecot:
             self._launch(timeout)
         except _PortInUse as error:
             raise DovecotError(f"cannot restart Dovecot on its old ports: {error}") from error
+
+    @contextlib.contextmanager
+    def down(self, *, timeout: float = START_TIMEOUT) -> Iterator[None]:
+        """An outage for the body of the `with`: stopped (open connections dropped, its
+        ports refuse), then started again on the same ports with its users and mail."""
+        self._shutdown()
+        try:
+            yield
+        finally:
+            try:
+                self._launch(timeout)
+            except _PortInUse as error:
+                raise DovecotError(f"cannot start Dovecot on its old ports: {error}") from error
 
     def stop(self, *, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the master and all its children; remove the directory if start() made it."""
