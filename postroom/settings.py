@@ -6,6 +6,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from postroom.lib import datadir
+
 
 def _env_bool(name: str, default: bool = False) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
@@ -15,8 +17,13 @@ def _env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+# What this process creates is its own user's alone (0700 directories, 0600 files): the
+# database and its WAL/SHM files, raw mail, attachments, the secret key. Set here, the
+# first module every entry point (postroom, gunicorn, celery, pytest) imports; `postroom
+# run` and `worker` chmod what an older version left open, and `postroom check` warns.
+datadir.restrict_umask()
 DATA_DIR = Path(os.environ.get("POSTROOM_DATA_DIR", "var")).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(parents=True, exist_ok=True, mode=datadir.DIR_MODE)
 
 
 def _secret_key() -> str:
@@ -160,6 +167,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Django chmods what its storages save (attachments, collected static files) to these,
+# whatever the umask: 0644 by default.
+FILE_UPLOAD_PERMISSIONS = datadir.FILE_MODE
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = datadir.DIR_MODE
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "web:home"
@@ -209,6 +220,11 @@ POSTROOM = {
     "POLL_INTERVAL": int(os.environ.get("POSTROOM_POLL_INTERVAL", "60")),
     # Bounded network timeouts so that a dead server never hangs a worker.
     "IMAP_TIMEOUT": float(os.environ.get("POSTROOM_IMAP_TIMEOUT", "20")),
+    # IMAP servers a mailbox may be connected to from the web (the shell's `mailbox add`
+    # is the administrator's own): host names (`*.acme.test` for a domain's hosts) and
+    # ports, comma-separated; empty allows any.
+    "IMAP_ALLOWED_HOSTS": _env_list("POSTROOM_IMAP_ALLOWED_HOSTS", ""),
+    "IMAP_ALLOWED_PORTS": [int(p) for p in _env_list("POSTROOM_IMAP_ALLOWED_PORTS", "")],
     "WEB_BIND": os.environ.get("POSTROOM_WEB_BIND", "127.0.0.1:8000"),
     # Folders one worker watches at most, and threads that fetch and store for them.
     "WORKER_CAPACITY": int(os.environ.get("POSTROOM_WORKER_CAPACITY", "1000")),

@@ -2,5 +2,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from postroom.lib.datadir import restrict_umask
+
+restrict_umask()  # before anything creates a file: data is the service user's alone
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "postroom.settings")
 application = get_wsgi_application()

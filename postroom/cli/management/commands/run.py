@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from postroom.accounts.actions import do_ensure_first_admin
+from postroom.cli.checks import make_data_directory_private
 from postroom.lib.supervisor import Child, Supervisor
 
 from .worker import postroom_args as _postroom
@@ -22,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--web-workers", type=int, default=2)
 
     def handle(self, *args, bind, web_workers, **options):
+        make_data_directory_private()
         call_command("migrate", interactive=False, verbosity=0)
         if created := do_ensure_first_admin():
             user, password = created

@@ -2,6 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
+from postroom.cli.checks import make_data_directory_private
 from postroom.lib.supervisor import Child, Supervisor
 
 
@@ -16,6 +17,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
+        make_data_directory_private()
         children = [
             Child("sync", postroom_args("sync", "--forever")),
             Child("jobs", postroom_args("jobs")),
