@@ -25,6 +25,7 @@ from types import FrameType
 from . import (
     assign_bench,
     capture_cost,
+    hostile_mail,
     idle_500,
     inbox_bench,
     ingest_throughput,
