@@ -47,6 +47,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Harness, Table], None], float]] = {
     "ingest": (ingest_throughput.run, 420),
     "inbox": (inbox_bench.run, 600),
     "assign": (assign_bench.run, 600),
+    "hostile": (hostile_mail.run, 300),
 }
 
 
