@@ -155,7 +155,7 @@ def plan(
     if not answers_now(settings, now):
         return []
     # Two job runners answering two emails of one sender take turns here.
-    AutoReply.objects.select_for_update().filter(pk=settings.pk).exists()
+    list(AutoReply.objects.select_for_update().filter(pk=settings.pk).values_list("pk"))
     ids = [m.pk for m in messages]
     decided = set(
         AutoReplyLog.objects.filter(mailbox=mailbox, message_id__in=ids).values_list(
