@@ -33,6 +33,7 @@ from . import (
     initial_sync,
     outbox_throughput,
     push_latency,
+    sla_bench,
 )
 from .common import BenchTimeout, Harness, Options, Table, say, time_limit
 
@@ -48,6 +49,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Harness, Table], None], float]] = {
     "inbox": (inbox_bench.run, 600),
     "assign": (assign_bench.run, 600),
     "hostile": (hostile_mail.run, 300),
+    "sla": (sla_bench.run, 900),
 }
 
 
