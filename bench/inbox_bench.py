@@ -33,6 +33,8 @@ import random
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -336,7 +338,19 @@ def _bare(view: str, mailbox_id: int | None) -> None:
         cursor.fetchall()
 
 
-def measure(options: Options, world: World) -> list[tuple[str, list[float], list[float]]]:
+@contextmanager
+def clocks(wall: list[float], cpu: list[float]) -> Iterator[None]:
+    """Wall time and this process's CPU time (ms): on a busy machine the CPU time says
+    what a request costs, the wall time what it waited besides."""
+    started, used = time.perf_counter(), time.process_time()
+    yield
+    wall.append((time.perf_counter() - started) * 1000)
+    cpu.append((time.process_time() - used) * 1000)
+
+
+def measure(
+    options: Options, world: World
+) -> list[tuple[str, list[float], list[float], list[float]]]:
     from postroom.web.inbox_views import inbox
 
     rng = random.Random(7)
@@ -349,18 +363,18 @@ def measure(options: Options, world: World) -> list[tuple[str, list[float], list
             scopes = [rng.choice(boxes).pk if i % 2 else None for i in range(options.runs)]
             for mailbox_id in scopes[:5]:  # warm caches, as a running server has them
                 _queries(user, view, mailbox_id)
-            queries, page, bare = [], [], []
+            queries, queries_cpu, page, page_cpu, bare = [], [], [], [], []
             for mailbox_id in scopes:
-                with timer(queries):
+                with clocks(queries, queries_cpu):
                     _queries(user, view, mailbox_id)
                 params = {"view": view} | ({"mailbox": mailbox_id} if mailbox_id else {})
-                with timer(page):
+                with clocks(page, page_cpu):
                     response = inbox(_request(user, params))
                 assert response.status_code == 200
                 with timer(bare):
                     _bare(view, mailbox_id)
-            results.append((f"{who}: {view}: queries", queries, bare))
-            results.append((f"{who}: {view}: page (view + template)", page, bare))
+            results.append((f"{who}: {view}: queries", queries, queries_cpu, bare))
+            results.append((f"{who}: {view}: page (view + template)", page, page_cpu, bare))
     return results
 
 
@@ -388,20 +402,22 @@ def report(options: Options, results, facts) -> bool:
     title = f"inbox list, {options.conversations:,} conversations, {engine}"
     print(f"\n{title}\n{'=' * len(title)}")
     header = (
-        f"{'measure':40} {'p50':>8} {'p95':>8} {'max':>8} {'bare p95':>9} {'goal (p95)':>11}  ok"
+        f"{'measure':40} {'p50':>8} {'p95':>8} {'max':>8} {'cpu p95':>8} {'bare p95':>9} "
+        f"{'goal (p95)':>11}  ok"
     )
     print(header)
     print("-" * len(header))
     met = True
-    for name, took, bare in results:
+    for name, took, cpu, bare in results:
         p95 = percentile(took, 95)
-        judged = name.endswith("queries")
+        # The whole page is what a person waits for: it is what the goal judges.
+        judged = name.endswith("template)")
         ok = ("yes" if p95 < GOAL_MS else "NO") if judged else ""
         met = met and ok != "NO"
         goal = f"< {GOAL_MS:.0f} ms" if judged else ""
         print(
             f"{name:40} {percentile(took, 50):6.1f}ms {p95:6.1f}ms {max(took):6.1f}ms "
-            f"{percentile(bare, 95):7.2f}ms {goal:>11}  {ok}"
+            f"{percentile(cpu, 95):6.1f}ms {percentile(bare, 95):7.2f}ms {goal:>11}  {ok}"
         )
     print()
     for name, value in facts:
@@ -421,7 +437,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"loaded in {load_s:.1f} s; measuring")
         if options.explain:
             explain(world)
+        load_before = os.getloadavg()[0]
         results = measure(options, world)
+        load_after = os.getloadavg()[0]
         facts = [
             (
                 "conversations / mailboxes",
@@ -430,6 +448,10 @@ def main(argv: list[str] | None = None) -> int:
             ),
             ("requests per view and user", f"{options.runs} (half within one mailbox)"),
             ("bulk load", f"{load_s:.1f} s"),
+            (
+                "load average while measuring",
+                f"{load_before:.2f} -> {load_after:.2f} ({os.cpu_count()} CPUs)",
+            ),
             ("peak RSS of the benchmark process", f"{peak_rss_mb():.0f} MB"),
         ]
         met = report(options, results, facts)
