@@ -5,6 +5,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
@@ -38,6 +39,25 @@ class ConnectionSettings:
 
     def __repr__(self) -> str:  # never show the password in a traceback or a log
         return f"ConnectionSettings(address={self.address!r}, imap_host={self.imap_host!r})"
+
+
+def imap_server_refusal(host: str, port: int | None) -> str:
+    """Why the administrator's lists (POSTROOM_IMAP_ALLOWED_HOSTS and _PORTS) do not let
+    a mailbox be connected to host:port from the web; "" when they do (empty: any).
+
+    A host entry is a name, or `*.acme.test` for any host under acme.test."""
+    config = settings.POSTROOM
+    hosts = [h.lower().rstrip(".") for h in config.get("IMAP_ALLOWED_HOSTS", [])]
+    ports = config.get("IMAP_ALLOWED_PORTS", [])
+    name = host.strip().lower().rstrip(".")
+    if hosts and not any(
+        name == h or (h.startswith("*.") and name.endswith(h[1:]) and name != h[2:]) for h in hosts
+    ):
+        return "this installation connects only to the IMAP servers its administrator allows"
+    if ports and port not in ports:
+        allowed = ", ".join(str(p) for p in ports)
+        return f"this installation connects to IMAP servers only on these ports: {allowed}"
+    return ""
 
 
 # Bounds of the settings a mailbox's managers choose (the form and the service agree).

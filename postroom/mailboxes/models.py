@@ -289,3 +289,49 @@ class TrackerAddress(models.Model):
 
     def __str__(self) -> str:
         return f"BCC tracker of {self.user}"
+
+
+class ConnectionCheck(models.Model):
+    """A mailbox being connected from a page: a job logs in off the request thread while
+    the page polls this row. Its settings are kept here, the password encrypted like a
+    Mailbox's and wiped once the check is over; the Mailbox is saved only when the
+    server accepted the login."""
+
+    class Status(models.TextChoices):
+        CHECKING = "checking"
+        CONNECTED = "connected"
+        FAILED = "failed"
+
+    class Failure(models.TextChoices):
+        UNREACHABLE = "unreachable"
+        NOT_IMAP = "not_imap"
+        TLS = "tls"
+        REFUSED = "refused"
+        OTHER = "other"
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=10, choices=Mailbox.Kind.choices)
+    # ConnectionSettings without its password, and the choices the mailbox is saved with.
+    connection = models.JSONField()
+    options = models.JSONField(default=dict)
+    password_encrypted = models.TextField(blank=True, editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHECKING)
+    failure = models.CharField(max_length=12, choices=Failure.choices, blank=True)
+    # What the page says: our own words, never the server's.
+    outcome = models.CharField(max_length=500, blank=True)
+    mailbox = models.ForeignKey(
+        Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.connection.get('address', '?')}: {self.status}"
+
+    def set_password(self, password: str) -> None:
+        self.password_encrypted = secretbox.encrypt(settings.SECRET_KEY, password)
+
+    def get_password(self) -> str:
+        return secretbox.decrypt(settings.SECRET_KEY, self.password_encrypted)

@@ -1,36 +1,92 @@
-"""Connecting a mailbox from a page, the same for a shared and a personal one: nothing
-is saved unless the server accepts the login; then its folders are read, and the user is
-told which are synced. Saving is the caller's service, given as `save`."""
+"""Connecting a mailbox from a page, the same for a shared and a personal one.
+
+Posting the form starts a check (postroom.sync.connecting): a job logs in, saves the
+mailbox only if the server accepted the login and reads its folders, while the check's
+page polls its status, so no web worker waits for an IMAP server. A mailbox without an
+IMAP server (fed by the ingress) needs no check and is saved at once.
+"""
 
 from collections.abc import Callable
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
 
 from postroom.mailboxes.actions import ConnectionSettings, MailboxError
-from postroom.mailboxes.models import Mailbox
-from postroom.sync import imap
-from postroom.sync.service import discover_folders, verify_connection
+from postroom.mailboxes.models import ConnectionCheck, Mailbox
+from postroom.sync.connecting import give_up_if_stale, start_check
 
 
-def connect(request, conn: ConnectionSettings, save: Callable[[], Mailbox]) -> Mailbox:
-    """Log in with `conn` (unless it has no IMAP server), `save`, read the folders;
-    MailboxError, with nothing saved, says what is wrong."""
+def start(request, conn: ConnectionSettings, *, kind: str, options: dict) -> HttpResponse:
+    """Check `conn` off the request thread: to the check's page. MailboxError says why
+    not at once (an address connected already, a server the administrator does not
+    allow)."""
+    check = start_check(conn, kind=kind, requested_by=request.user, options=options)
+    return redirect("web:connection_check", check.pk)
+
+
+def connect_ingress_only(request, conn: ConnectionSettings, save: Callable[[], Mailbox]) -> Mailbox:
+    """Save a mailbox that has no IMAP server to log in to; MailboxError says why not."""
     if Mailbox.objects.filter(address__iexact=conn.address).exists():
         raise MailboxError(f"{conn.address} is already connected")
-    if conn.imap_host:
-        try:
-            verify_connection(conn)
-        except imap.SyncError as exc:
-            raise MailboxError(f"Not connected: {exc}") from exc
     mailbox = save()
-    if not mailbox.has_imap:
-        messages.success(request, f"Connected {mailbox.address}, fed by the ingress.")
-        return mailbox
-    try:
-        folders = discover_folders(mailbox)
-    except imap.SyncError as exc:
-        messages.warning(request, f"Connected; reading its folders failed: {exc}")
-    else:
-        synced = ", ".join(f.name for f in folders if f.is_synced)
-        messages.success(request, f"Connected {mailbox.address}: syncing {synced}.")
+    messages.success(request, f"Connected {mailbox.address}, fed by the ingress.")
     return mailbox
+
+
+def initial_from(request: HttpRequest) -> dict:
+    """The form's values of the user's check named by ?again= (never the password)."""
+    value = request.GET.get("again", "")
+    if not value.isdigit():
+        return {}
+    check = ConnectionCheck.objects.filter(pk=value, requested_by=request.user).first()
+    return {**check.connection, **check.options} if check else {}
+
+
+def _get_check_for_user(user, check_id: int) -> ConnectionCheck:
+    """The user's own check; anyone else's is not there (404)."""
+    check = get_object_or_404(ConnectionCheck, pk=check_id, requested_by=user)
+    give_up_if_stale(check)
+    return check
+
+
+def _form_url(check: ConnectionCheck) -> str:
+    name = (
+        "web:connect_mailbox"
+        if check.kind == Mailbox.Kind.PERSONAL
+        else "web:connect_shared_mailbox"
+    )
+    return f"{reverse(name)}?again={check.pk}"
+
+
+@login_required
+@require_GET
+def connection_check(request, check_id: int) -> HttpResponse:
+    """The check's page: progress while it runs (its script polls the status), the
+    reason when it failed, and on to the mailbox once connected."""
+    check = _get_check_for_user(request.user, check_id)
+    if check.status == ConnectionCheck.Status.CONNECTED and check.mailbox_id:
+        messages.success(request, check.outcome)
+        if check.kind == Mailbox.Kind.PERSONAL:
+            return redirect("web:my_mailbox", check.mailbox_id)
+        messages.info(request, "Now choose who may use it.")
+        return redirect("web:mailbox_access", check.mailbox_id)
+    context = {
+        "check": check,
+        "address": check.connection.get("address", ""),
+        "again": _form_url(check),
+    }
+    return render(request, "web/connection_check.html", context)
+
+
+@login_required
+@require_GET
+def connection_check_status(request, check_id: int) -> JsonResponse:
+    """What the check's page polls: its status and, once over, what to say."""
+    check = _get_check_for_user(request.user, check_id)
+    response = JsonResponse({"status": check.status, "outcome": check.outcome})
+    response["Cache-Control"] = "no-store"
+    return response

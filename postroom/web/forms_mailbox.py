@@ -20,6 +20,7 @@ from postroom.mailboxes.actions import (
     MIN_POLL_INTERVAL,
     ConnectionSettings,
     SyncSettings,
+    imap_server_refusal,
 )
 from postroom.mailboxes.models import CrmRuleKind, Mailbox, MailboxGrant, Security
 from postroom.outbound.models import OutboundSettings
@@ -57,6 +58,13 @@ class ImapServerForm(forms.Form):
     )
     username = forms.CharField(label="Username", max_length=255)
     password = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        host, port = data.get("imap_host"), data.get("imap_port")
+        if host and port and (reason := imap_server_refusal(host.strip(), port)):
+            self.add_error("imap_host", f"{reason[0].upper()}{reason[1:]}.")
+        return data
 
     def connection(self) -> ConnectionSettings:
         data = self.cleaned_data

@@ -29,7 +29,7 @@ from postroom.sync import imap
 from postroom.sync.service import verify_password
 from postroom.twofactor.actions import has_second_factor
 
-from .connecting import connect
+from .connecting import initial_from, start
 from .forms_mailbox import ImapServerForm
 
 logger = logging.getLogger(__name__)
@@ -102,18 +102,18 @@ def my_mailboxes(request):
 @sensitive_post_parameters("password")
 @login_required
 def connect_mailbox(request):
-    form = ConnectForm(request.POST or None)
+    form = ConnectForm(request.POST or None, initial=initial_from(request))
     if request.method == "POST" and form.is_valid():
         conn, choices = form.connection(), form.choices()
         try:
             choices.check()
-            mailbox = connect(
-                request, conn, lambda: personal.do_add_personal_mailbox(request.user, conn, choices)
-            )
+            options = {
+                "initial_days": choices.initial_days,
+                "unknown_people": choices.unknown_people,
+            }
+            return start(request, conn, kind=Mailbox.Kind.PERSONAL, options=options)
         except MailboxError as exc:
             form.add_error(None, str(exc))
-        else:
-            return redirect("web:my_mailbox", mailbox.pk)
     return render(request, "personal/connect.html", {"form": form})
 
 

@@ -26,7 +26,7 @@ from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.outbound.actions import do_set_save_to_sent
 
 from .access import get_mailbox_for_user
-from .connecting import connect
+from .connecting import connect_ingress_only, initial_from, start
 from .forms_mailbox import GrantForm, MailboxSettingsForm, SharedConnectForm
 
 
@@ -35,20 +35,16 @@ from .forms_mailbox import GrantForm, MailboxSettingsForm, SharedConnectForm
 def connect_shared_mailbox(request):
     if not request.user.is_superuser:
         raise PermissionDenied("Only an administrator may connect a shared mailbox.")
-    form = SharedConnectForm(request.POST or None)
+    form = SharedConnectForm(request.POST or None, initial=initial_from(request))
     if request.method == "POST" and form.is_valid():
         conn, data = form.connection(), form.cleaned_data
-
-        def save() -> Mailbox:
-            return do_add_mailbox(
-                conn,
-                kind=Mailbox.Kind.SHARED,
-                crm_rule=data["crm_rule"],
-                initial_days=data["initial_days"],
-            )
-
+        options = {"crm_rule": data["crm_rule"], "initial_days": data["initial_days"]}
         try:
-            mailbox = connect(request, conn, save)
+            if conn.imap_host:  # logged in to by a job: to the check's page
+                return start(request, conn, kind=Mailbox.Kind.SHARED, options=options)
+            mailbox = connect_ingress_only(
+                request, conn, lambda: do_add_mailbox(conn, kind=Mailbox.Kind.SHARED, **options)
+            )
         except MailboxError as exc:
             form.add_error(None, str(exc))
         else:

@@ -4,6 +4,7 @@ from . import (
     admin_views,
     autoreply_views,
     compose_views,
+    connecting,
     crm_board_views,
     crm_pipeline_views,
     crm_save_views,
@@ -28,6 +29,17 @@ urlpatterns = [
         "mailboxes/connect/",
         shared_mailbox_views.connect_shared_mailbox,
         name="connect_shared_mailbox",
+    ),
+    # A mailbox being connected (shared or personal): its page polls the job's check.
+    path(
+        "mailboxes/connect/checks/<int:check_id>/",
+        connecting.connection_check,
+        name="connection_check",
+    ),
+    path(
+        "mailboxes/connect/checks/<int:check_id>/status/",
+        connecting.connection_check_status,
+        name="connection_check_status",
     ),
     path("mailboxes/<int:mailbox_id>/", views.conversation_list, name="mailbox"),
     path("mailboxes/<int:mailbox_id>/folders/", views.mailbox_folders, name="mailbox_folders"),

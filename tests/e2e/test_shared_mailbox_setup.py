@@ -8,6 +8,7 @@ from django.core.management import call_command
 from postroom.crm.models import Lead, SmartItem
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import Mailbox, MailboxGrant
+from postroom.testing.connecting import run_jobs
 from postroom.testing.factories import SmartTypeFactory, UserFactory
 from postroom.testing.mail import make_email
 
@@ -38,6 +39,8 @@ def test_an_administrator_sets_up_a_shared_mailbox_in_the_browser(
     page.fill("input[name=password]", mail_user.password)
     page.fill("input[name=initial_days]", "90")
     page.click("form.connect button[type=submit]")
+    page.wait_for_selector("text=Logging in to")  # a job logs in; the page polls it
+    run_jobs()
     page.wait_for_selector("text=Now choose who may use it.")
 
     # Who may use it: Alice may reply from it.

@@ -1,12 +1,13 @@
 """The "My mailboxes → Connect" page and the profile's tracker, with Django's test client
-against the real Dovecot: Postroom logs in before it saves anything."""
+against the real Dovecot: a job logs in before anything is saved, while the page polls."""
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from postroom.mailboxes import personal
-from postroom.mailboxes.models import Folder, Mailbox
+from postroom.mailboxes.models import ConnectionCheck, Folder, Mailbox
+from postroom.testing.connecting import connect_through, listening
 from postroom.testing.dovecot import free_port
 from postroom.testing.factories import UserFactory
 
@@ -24,8 +25,8 @@ def _form(dovecot, mail_user, **changes) -> dict:
     data = {
         "address": mail_user.address,
         "name": "",
-        "imap_host": dovecot.host,
-        "imap_port": dovecot.imap_port,
+        "imap_host": dovecot.host if dovecot else "",
+        "imap_port": dovecot.imap_port if dovecot else "",
         "imap_security": "none",
         "username": mail_user.username,
         "password": mail_user.password,
@@ -39,35 +40,56 @@ def test_a_wrong_password_shows_the_servers_refusal_and_saves_nothing(
     client, alice, dovecot, mail_user
 ):
     url = reverse("web:connect_mailbox")
-    response = client.post(url, _form(dovecot, mail_user, password="wrong"))
+    response, _check = connect_through(client, url, _form(dovecot, mail_user, password="wrong"))
     assert response.status_code == 200
-    assert "refused the login" in response.content.decode()
+    assert "The server refused the login" in response.content.decode()
     assert b'value="wrong"' not in response.content, "a password is never echoed back"
+    assert f"{reverse('web:connect_mailbox')}?again=" in response.content.decode()
     assert not Mailbox.objects.exists()
 
 
 def test_an_unreachable_server_says_so_and_saves_nothing(client, alice, dovecot, mail_user):
     closed = free_port()
-    response = client.post(
-        reverse("web:connect_mailbox"), _form(dovecot, mail_user, imap_port=closed)
+    response, _check = connect_through(
+        client, reverse("web:connect_mailbox"), _form(dovecot, mail_user, imap_port=closed)
     )
-    assert f"cannot connect to {dovecot.host}:{closed}" in response.content.decode()
+    assert "Could not connect to the server" in response.content.decode()
+    assert not Mailbox.objects.exists()
+
+
+def test_a_port_that_is_not_imap_is_named_as_such_without_its_words(client, alice, mail_user):
+    # Any user may connect a personal mailbox: the form must not read other ports.
+    with listening(b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n") as ssh:
+        form = {**_form(None, mail_user), "imap_host": "127.0.0.1", "imap_port": ssh.port}
+        response, check = connect_through(client, reverse("web:connect_mailbox"), form)
+    page = response.content.decode()
+    assert "did not answer as an IMAP server" in page
+    assert "SSH" not in page and "OpenSSH" not in check.outcome
     assert not Mailbox.objects.exists()
 
 
 def test_a_server_without_tls_is_refused_when_tls_is_asked_for(client, alice, dovecot, mail_user):
-    response = client.post(
-        reverse("web:connect_mailbox"), _form(dovecot, mail_user, imap_security="starttls")
+    response, _check = connect_through(
+        client, reverse("web:connect_mailbox"), _form(dovecot, mail_user, imap_security="starttls")
     )
-    assert "does not offer STARTTLS" in response.content.decode()
+    assert "TLS with the server failed" in response.content.decode()
     assert not Mailbox.objects.exists()
+
+
+def test_only_the_ports_the_administrator_allows_are_tried(
+    client, alice, dovecot, mail_user, settings
+):
+    settings.POSTROOM = {**settings.POSTROOM, "IMAP_ALLOWED_PORTS": [993, 143]}
+    response = client.post(reverse("web:connect_mailbox"), _form(dovecot, mail_user))
+    assert "only on these ports: 993, 143" in response.content.decode()
+    assert not ConnectionCheck.objects.exists()
 
 
 def test_connecting_saves_a_personal_mailbox_syncing_inbox_and_sent(
     client, alice, dovecot, mail_user
 ):
-    response = client.post(
-        reverse("web:connect_mailbox"), _form(dovecot, mail_user, unknown_people="lead")
+    response, _check = connect_through(
+        client, reverse("web:connect_mailbox"), _form(dovecot, mail_user, unknown_people="lead")
     )
     mailbox = Mailbox.objects.get()
     assert response.status_code == 302
@@ -83,7 +105,7 @@ def test_connecting_saves_a_personal_mailbox_syncing_inbox_and_sent(
 
 
 def test_a_personal_mailbox_is_its_owners_alone(client, alice, dovecot, mail_user):
-    client.post(reverse("web:connect_mailbox"), _form(dovecot, mail_user))
+    connect_through(client, reverse("web:connect_mailbox"), _form(dovecot, mail_user))
     mailbox = Mailbox.objects.get()
     client = Client()  # a fresh browser: no message flashed to alice
     client.force_login(UserFactory(is_superuser=True, is_staff=True))
@@ -94,7 +116,7 @@ def test_a_personal_mailbox_is_its_owners_alone(client, alice, dovecot, mail_use
 
 
 def test_the_owner_changes_what_mail_with_unknown_people_does(client, alice, dovecot, mail_user):
-    client.post(reverse("web:connect_mailbox"), _form(dovecot, mail_user))
+    connect_through(client, reverse("web:connect_mailbox"), _form(dovecot, mail_user))
     mailbox = Mailbox.objects.get()
     url = reverse("web:my_mailbox", args=[mailbox.pk])
     client.post(url, {"initial_days": 30, "unknown_people": "contact"})

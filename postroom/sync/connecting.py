@@ -1,0 +1,180 @@
+"""Connecting a mailbox from a page, off the request thread.
+
+The page records a ConnectionCheck (the password encrypted as a Mailbox's is) and a job
+logs in, saves the mailbox only if the server accepted the login, reads its folders and
+records the outcome; the page polls it. A web worker never waits for an IMAP server,
+and what the page says is one of a few sentences of ours: never a server's own bytes,
+so that the form cannot be used to read what answers on other hosts' ports.
+
+`postroom mailbox add` keeps logging in synchronously (service.verify_connection).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, replace
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from django_tasks import task
+
+from postroom.mailboxes import personal
+from postroom.mailboxes.actions import (
+    ConnectionSettings,
+    MailboxError,
+    do_add_mailbox,
+    imap_server_refusal,
+)
+from postroom.mailboxes.models import ConnectionCheck, Mailbox
+
+from . import imap
+from .service import discover_folders, verify_connection
+
+logger = logging.getLogger(__name__)
+
+Failure = ConnectionCheck.Failure
+
+# One sentence per kind of failure: what the user can do, nothing the server said.
+FAILURE_MESSAGES = {
+    Failure.UNREACHABLE: "Could not connect to the server: check its name and port.",
+    Failure.NOT_IMAP: (
+        "The server did not answer as an IMAP server: check the port and the security."
+    ),
+    Failure.TLS: (
+        "TLS with the server failed: check the security and the port (implicit TLS is "
+        "usually 993, STARTTLS 143); a server with a certificate of its own needs "
+        "“Accept a self-signed certificate”."
+    ),
+    Failure.REFUSED: "The server refused the login: check the username and the password.",
+}
+# A check still waiting after this long will not run (no job runner?): it is given up
+# and its password wiped.
+STALE_AFTER = timedelta(minutes=10)
+
+
+def failure_of(exc: imap.SyncError) -> str:
+    """The kind of a failed login, for its sentence."""
+    if isinstance(exc, imap.AuthFailed):
+        return Failure.REFUSED
+    if isinstance(exc, imap.TlsFailed):
+        return Failure.TLS
+    if isinstance(exc, imap.Unreachable):
+        return Failure.UNREACHABLE
+    return Failure.NOT_IMAP  # a greeting or an answer that was not IMAP
+
+
+def start_check(
+    conn: ConnectionSettings, *, kind: str, requested_by, options: dict
+) -> ConnectionCheck:
+    """Record a check of `conn` and queue its job; MailboxError says why not at once.
+
+    `options` are what the mailbox is saved with: crm_rule and initial_days for a
+    shared one, the owner's PersonalSettings fields for a personal one.
+    """
+    if reason := imap_server_refusal(conn.imap_host, conn.imap_port):
+        raise MailboxError(f"Not connected: {reason}.")
+    if Mailbox.objects.filter(address__iexact=conn.address).exists():
+        raise MailboxError(f"{conn.address} is already connected")
+    settings = asdict(replace(conn, password=""))
+    del settings["password"]
+    with transaction.atomic():
+        check = ConnectionCheck(
+            requested_by=requested_by, kind=kind, connection=settings, options=options
+        )
+        check.set_password(conn.password)
+        check.save()
+        check_connection.enqueue(check.pk)
+    return check
+
+
+def run_check(check_id: int) -> None:
+    """Log in with the check's settings, save the mailbox, read its folders; record the
+    outcome and wipe the password. A check that is over already is left alone."""
+    check = ConnectionCheck.objects.filter(pk=check_id, status=ConnectionCheck.Status.CHECKING)
+    check = check.select_related("requested_by").first()
+    if check is None:
+        return
+    if give_up_if_stale(check):
+        return
+    conn = ConnectionSettings(**check.connection, password=check.get_password())
+    try:
+        if reason := imap_server_refusal(conn.imap_host, conn.imap_port):
+            _finish(check, failure=Failure.OTHER, outcome=f"Not connected: {reason}.")
+            return
+        verify_connection(conn)
+    except imap.SyncError as exc:
+        failure = failure_of(exc)
+        # The server's words go to the log for the administrator, not to the page.
+        logger.info("connection check %s of %s: %s (%s)", check.pk, conn.address, failure, exc)
+        _finish(check, failure=failure, outcome=FAILURE_MESSAGES[failure])
+        return
+    except Exception:  # noqa: BLE001 - imaplib's own errors on a garbled exchange
+        logger.warning("connection check %s of %s", check.pk, conn.address, exc_info=True)
+        _finish(check, failure=Failure.NOT_IMAP, outcome=FAILURE_MESSAGES[Failure.NOT_IMAP])
+        return
+    try:
+        mailbox = _save(check, conn)
+    except MailboxError as exc:
+        _finish(check, failure=Failure.OTHER, outcome=f"Not connected: {exc}.")
+        return
+    try:
+        folders = discover_folders(mailbox)
+    except imap.SyncError:
+        outcome = f"Connected {mailbox.address}; reading its folders failed: the next sync tries."
+    else:
+        synced = ", ".join(f.name for f in folders if f.is_synced)
+        outcome = f"Connected {mailbox.address}: syncing {synced}."
+    _finish(check, outcome=outcome, mailbox=mailbox)
+
+
+def give_up_if_stale(check: ConnectionCheck) -> bool:
+    """Fail (and wipe) a check that waited past STALE_AFTER; whether it did."""
+    if check.status != ConnectionCheck.Status.CHECKING:
+        return False
+    if timezone.now() - check.created_at < STALE_AFTER:
+        return False
+    _finish(
+        check,
+        failure=Failure.OTHER,
+        outcome="The check did not run in time (is the job runner up?): try again.",
+    )
+    return True
+
+
+def _save(check: ConnectionCheck, conn: ConnectionSettings) -> Mailbox:
+    options = check.options
+    if check.kind == Mailbox.Kind.PERSONAL:
+        choices = personal.PersonalSettings(**options)
+        return personal.do_add_personal_mailbox(check.requested_by, conn, choices)
+    return do_add_mailbox(
+        conn,
+        kind=Mailbox.Kind.SHARED,
+        crm_rule=options["crm_rule"],
+        initial_days=options["initial_days"],
+    )
+
+
+def _finish(
+    check: ConnectionCheck, *, outcome: str, failure: str = "", mailbox: Mailbox | None = None
+) -> None:
+    check.status = ConnectionCheck.Status.FAILED if failure else ConnectionCheck.Status.CONNECTED
+    check.failure, check.outcome, check.mailbox = failure, outcome[:500], mailbox
+    check.password_encrypted = ""  # the Mailbox keeps its own copy; the check none
+    check.finished_at = timezone.now()
+    check.save(
+        update_fields=[
+            "status",
+            "failure",
+            "outcome",
+            "mailbox",
+            "password_encrypted",
+            "finished_at",
+        ]
+    )
+
+
+@task()
+def check_connection(check_id: int) -> None:
+    """The job of a page's connection check: only the check's id, never a password."""
+    run_check(check_id)
