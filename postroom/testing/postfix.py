@@ -126,11 +126,19 @@ class Postfix:
         if self._pid is not None:
             raise PostfixError("this Postfix is already running")
         self.port = _free_port()
-        self._write_config()
-        deadline = time.monotonic() + timeout
-        self._postfix("start", timeout=timeout)
-        self._adopt_master(deadline)
-        self._wait_for_greeting(deadline)
+        try:
+            self._write_config()
+            deadline = time.monotonic() + timeout
+            self._postfix("start", timeout=timeout)
+            self._adopt_master(deadline)
+            self._wait_for_greeting(deadline)
+        except BaseException:
+            # The error carries the log's tail; nothing is left running or on disk.
+            if self._pid is None:
+                with contextlib.suppress(PostfixError):
+                    self._adopt_master(time.monotonic() + 1.0)
+            self.remove()
+            raise
         return self
 
     def stop(self, *, timeout: float = STOP_TIMEOUT) -> None:
@@ -247,14 +255,23 @@ class Postfix:
         config, queue, data = (self.directory / name for name in ("config", "queue", "data"))
         for path in (config, queue, data, self.log_path.parent):
             path.mkdir(parents=True, exist_ok=True)
+            # Explicit modes: Postroom's processes run with umask 077, and Postfix's
+            # daemons (user postfix) must read the config and traverse the queue.
+            path.chmod(0o755)
         # The queue belongs to root, its subdirectories to postfix (made by `postfix
         # start`'s set-permissions); the data directory to postfix.
         shutil.chown(data, user="postfix")
+        data.chmod(0o700)
         _make_traversable(self.directory)
-        (config / "main.cf").write_text(self.main_cf(queue=queue, data=data))
-        (config / "master.cf").write_text(self.master_cf())
-        (config / "transport").write_text(self.transport_map())
-        (config / "relay_domains").write_text("".join(f"{domain} OK\n" for domain in self.routes))
+        files = {
+            "main.cf": self.main_cf(queue=queue, data=data),
+            "master.cf": self.master_cf(),
+            "transport": self.transport_map(),
+            "relay_domains": "".join(f"{domain} OK\n" for domain in self.routes),
+        }
+        for name, text in files.items():
+            (config / name).write_text(text)
+            (config / name).chmod(0o644)
 
     def transport_map(self) -> str:
         lines = []
