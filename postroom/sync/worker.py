@@ -74,6 +74,7 @@ class Worker:
         # Folders whose IDLE is up: for them the poll is only a rare safety net, so
         # that hundreds of idle mailboxes cost next to nothing.
         self.pushing: set[int] = set()
+        self.kick_reasons: dict[int, str] = {}  # folder -> why its sync was asked for
         self.safety_poll = max(self.poll_interval, float(config["IDLE_SAFETY_POLL"]))
         # Logins at once: a worker starting with 500 folders must not flood the server
         # (Dovecot's login processes queue, then time out).
@@ -200,6 +201,9 @@ class Worker:
                 kick.set()
                 continue
             backoff.reset()
+            if reason := self.kick_reasons.pop(folder_id, None):
+                # What the tests of push read: a sync the IDLE connection asked for.
+                logger.info("folder %s: synced (%s)", folder_id, reason)
             if more:
                 kick.set()  # more to fetch: queue again, behind the other folders
 
@@ -219,6 +223,11 @@ class Worker:
             if until_fixed and not await self.db(_login_refused, folder_id):
                 return
 
+    def _kick(self, folder_id: int, kick: asyncio.Event, reason: str) -> None:
+        """Ask the folder's sync loop for a sync now, saying why (logged once it ran)."""
+        self.kick_reasons[folder_id] = reason
+        kick.set()
+
     async def _push_loop(self, folder_id: int, kick: asyncio.Event) -> None:
         backoff = Backoff(base=1.0, cap=PUSH_RETRY_CAP)
         while True:
@@ -230,19 +239,24 @@ class Worker:
                     can_idle = await client.open()
                 if not can_idle:
                     return  # no IDLE on this server: the sync loop's poll is all we do
+
                 # Once the IDLE is up, sync again: mail that landed between the first
                 # sync's SELECT and this connection's SELECT (or while we were away) is
                 # already counted in EXISTS and will never be pushed.
-                catch_up = kick.set
+                def catch_up() -> None:
+                    logger.info("push for folder %s: idling", folder_id)
+                    self._kick(folder_id, kick, "catch-up after IDLE came up")
+
                 if backoff.failures:
                     # Said once per recovery, so that a log shows when push came back.
                     logger.info("push for folder %s: connected again", folder_id)
                 backoff.reset()
                 self.pushing.add(folder_id)
+                on_idle = catch_up
                 while True:
-                    if await client.wait_for_change(self.idle_renew, on_idle=catch_up):
-                        kick.set()
-                    catch_up = None
+                    if await client.wait_for_change(self.idle_renew, on_idle=on_idle):
+                        self._kick(folder_id, kick, "pushed")
+                    on_idle = None
             except (imap.SyncError, OSError, TimeoutError) as exc:
                 refused = isinstance(exc, imap.AuthFailed)
                 delay = backoff.next()

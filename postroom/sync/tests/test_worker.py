@@ -26,14 +26,23 @@ def _leased() -> bool:
 
 
 def test_new_mail_is_pushed_by_idle(dovecot, mail_user, dovecot_mailbox, worker_env, tmp_path):
-    with running(["sync", "--forever"], worker_env, tmp_path / "worker.log"):
-        wait_for(_leased, 30, "the worker to take the folder")
+    log = tmp_path / "worker.log"
+    inbox = dovecot_mailbox.folders.get(name="INBOX").pk
+    with running(["sync", "--forever"], worker_env, log):
+        # Delivered only once IDLE is up and its catch-up sync is over, with the polls
+        # minutes away: only the push path can fetch it in time.
+        wait_for(
+            lambda: f"folder {inbox}: synced (catch-up after IDLE came up)" in log.read_text(),
+            60,
+            "IDLE and its catch-up",
+        )
         dovecot.deliver(make_email(subject="Pushed"), to=mail_user.address)
         wait_for(
             lambda: Message.objects.filter(copies__mailbox=dovecot_mailbox).exists(),
-            20,
+            60,
             "the pushed message",
         )
+        wait_for(lambda: f"folder {inbox}: synced (pushed)" in log.read_text(), 10, "the log")
 
 
 def test_it_reconnects_after_the_server_restarts(
