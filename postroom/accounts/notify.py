@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import timedelta
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
+from django.utils import timezone
 
 from .models import Notification, NotificationEmail, NotificationKind, NotificationPreference
 
@@ -150,24 +152,33 @@ def smtp_settings() -> dict:
     }
 
 
-def send_email(email_id: int) -> str:
-    """The job: send one notification email once; returns its status. A failure raises
-    (the job runs again, three runs in all) after recording the error."""
-    from django.core.mail import EmailMessage, get_connection
-    from django.utils import timezone
+# An attempt still `sending` after this long lost its job runner (each attempt's network
+# waits are bounded by SMTP_TIMEOUT); a `queued` email this old lost its job.
+STALE_AFTER = timedelta(minutes=15)
+MAX_ATTEMPTS = 3
 
+
+def send_email(email_id: int) -> str:
+    """The job: send one notification email once; returns its status. The attempt is
+    claimed (status sending) in its own commit before SMTP is spoken, so a second job
+    for the same email sends nothing. A failure is recorded and raises (the job runs
+    again) until MAX_ATTEMPTS, then the email is marked failed."""
+    from django.core.mail import EmailMessage, get_connection
+
+    Status = NotificationEmail.Status
     with transaction.atomic():
         row = NotificationEmail.objects.select_for_update().filter(pk=email_id).first()
-        if row is None or row.status != NotificationEmail.Status.QUEUED:
+        if row is None or row.status != Status.QUEUED:
             return row.status if row else "gone"
         why_not = email_configured()
         if why_not:
-            row.status, row.last_error = NotificationEmail.Status.SKIPPED, why_not
+            row.status, row.last_error = Status.SKIPPED, why_not
             row.save(update_fields=["status", "last_error"])
             logger.info("notification email %s skipped: %s", row.pk, why_not)
             return row.status
         row.attempts += 1
-        row.save(update_fields=["attempts"])
+        row.status, row.claimed_at = Status.SENDING, timezone.now()
+        row.save(update_fields=["attempts", "status", "claimed_at"])
     config = smtp_settings()
     timeout = settings.POSTROOM.get("SMTP_TIMEOUT", 30)
     connection = get_connection(
@@ -184,15 +195,39 @@ def send_email(email_id: int) -> str:
     try:
         message.send()
     except Exception as exc:
-        NotificationEmail.objects.filter(pk=row.pk).update(last_error=repr(exc)[:1000])
-        if row.attempts >= 3:
-            NotificationEmail.objects.filter(pk=row.pk).update(
-                status=NotificationEmail.Status.FAILED
-            )
-            logger.warning("notification email %s failed: %r", row.pk, exc)
-            return NotificationEmail.Status.FAILED
+        final = row.attempts >= MAX_ATTEMPTS
+        status = Status.FAILED if final else Status.QUEUED
+        NotificationEmail.objects.filter(pk=row.pk).update(
+            status=status, last_error=repr(exc)[:1000]
+        )
+        logger.warning("notification email %s: attempt %s failed: %r", row.pk, row.attempts, exc)
+        if final:
+            return Status.FAILED
         raise
-    NotificationEmail.objects.filter(pk=row.pk).update(
-        status=NotificationEmail.Status.SENT, sent_at=timezone.now()
-    )
-    return NotificationEmail.Status.SENT
+    NotificationEmail.objects.filter(pk=row.pk).update(status=Status.SENT, sent_at=timezone.now())
+    return Status.SENT
+
+
+def requeue_stalled(now=None) -> int:
+    """Queue again the notification emails whose job was lost (a dead runner, a broker
+    down at commit) or whose attempt died mid-way; safe at any time (housekeeping)."""
+    from .jobs import send_notification_email
+
+    now = now or timezone.now()
+    Status = NotificationEmail.Status
+    stale = now - STALE_AFTER
+    with transaction.atomic():
+        NotificationEmail.objects.filter(status=Status.SENDING, claimed_at__lt=stale).update(
+            status=Status.QUEUED
+        )
+        lost = list(
+            NotificationEmail.objects.filter(status=Status.QUEUED, created_at__lt=stale)
+            .filter(models.Q(claimed_at__isnull=True) | models.Q(claimed_at__lt=stale))
+            .values_list("pk", flat=True)[:1000]
+        )
+        NotificationEmail.objects.filter(pk__in=lost).update(claimed_at=now)
+        for pk in lost:
+            send_notification_email.enqueue(pk)
+    if lost:
+        logger.warning("%s notification email(s) had lost their job: queued again", len(lost))
+    return len(lost)

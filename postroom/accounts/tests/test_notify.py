@@ -91,3 +91,57 @@ def test_notify_many_reads_choices_once_for_a_batch(django_assert_max_num_querie
     with django_assert_max_num_queries(2):
         created = notify_many((u, "assigned", "yours", "") for u in users)
     assert len(created) == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_job_for_the_same_email_sends_nothing(settings, smtp_server):
+    from postroom.accounts.notify import send_email
+
+    _with_smtp(settings, smtp_server)
+    alice = UserFactory(username="alice")
+    do_set_preferences(alice, {"assigned": (False, True)})
+    notify(alice, "assigned", "yours")
+    email = NotificationEmail.objects.get()
+    NotificationEmail.objects.filter(pk=email.pk).update(status="sending")  # one in flight
+    assert send_email(email.pk) == "sending"
+    assert smtp_server.messages == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_housekeeping_queues_again_an_email_whose_job_was_lost(settings, smtp_server):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from postroom.accounts.notify import requeue_stalled
+
+    _with_smtp(settings, smtp_server)
+    alice = UserFactory(username="alice")
+    do_set_preferences(alice, {"assigned": (False, True)})
+    notify(alice, "assigned", "yours")
+    DBTaskResult.objects.all().delete()  # the job is lost
+    assert requeue_stalled() == 0  # too young to be lost
+    later = timezone.now() + timedelta(minutes=20)
+    assert requeue_stalled(now=later) == 1
+    assert requeue_stalled(now=later) == 0  # queued once
+    drain_embedded_queue()
+    assert len(smtp_server.wait_for(1)) == 1
+    assert NotificationEmail.objects.get().status == "sent"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_server_is_retried_then_the_email_is_marked_failed(settings, smtp_server):
+    from postroom.accounts.notify import send_email
+
+    _with_smtp(settings, smtp_server)
+    alice = UserFactory(username="alice")
+    do_set_preferences(alice, {"assigned": (False, True)})
+    notify(alice, "assigned", "yours")
+    email = NotificationEmail.objects.get()
+    smtp_server.fail_next(451, "try later", 3, at="MAIL")
+    for _ in range(2):
+        with pytest.raises(Exception, match="try later"):
+            send_email(email.pk)
+    assert send_email(email.pk) == "failed"
+    email.refresh_from_db()
+    assert (email.status, email.attempts) == ("failed", 3) and "try later" in email.last_error

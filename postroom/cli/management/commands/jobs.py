@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from postroom import jobs
+from postroom.accounts.jobs import recover_notification_emails
 from postroom.jobs.recovery import requeue_lost_jobs, retry_failed_jobs, runner_id
 from postroom.jobs.watchdog import watch_jobs
 from postroom.mail.jobs import wake_overdue
@@ -33,6 +34,7 @@ def _housekeeping(stop: threading.Event) -> None:
             recover_fetched.enqueue()
             wake_overdue.enqueue()  # snoozes that ended while no runner ran
             sweep_sla.enqueue()  # reply deadlines that came, also while no runner ran
+            recover_notification_emails.enqueue()
         except Exception:  # noqa: BLE001 - the next round tries again; never kill the runner
             logger.exception("housekeeping failed")
         finally:
