@@ -95,6 +95,10 @@ def chart_data(report: dict) -> dict:
     }
 
 
+def _pairs(charts: dict, name: str) -> list[tuple[str, int]]:
+    return list(zip(charts[name]["labels"], charts[name]["values"], strict=True))
+
+
 def _minutes(seconds) -> float | None:
     return None if seconds is None else round(seconds / 60, 1)
 
@@ -116,6 +120,7 @@ def dashboard(request):
         return _csv(figure, report, scope)
     query = request.GET.copy()
     query.pop("csv", None)
+    charts = chart_data(report)
     context = {
         "mailboxes": mailboxes,
         "teams": reports.departments(),
@@ -129,8 +134,10 @@ def dashboard(request):
             {**row, "responsible": reports.name_of(report["names"], row["responsible_id"])}
             for row in report["oldest_waiting"]
         ],
-        "charts": chart_data(report),
+        "charts": charts,
         "incoming_total": sum(n for _, n in report["incoming"]),
+        "people_open": _pairs(charts, "open_per_person"),
+        "people_replies": _pairs(charts, "replies_per_person"),
         "query": query.urlencode(),
     }
     return render(request, "web/routing/dashboard.html", context)

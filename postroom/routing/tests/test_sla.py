@@ -272,3 +272,18 @@ def test_a_calendar_without_working_hours_is_refused_for_a_policy(team):
     empty = BusinessHours.objects.create(name="Never", intervals=[])
     with pytest.raises(sla.SlaError, match="has no working hours"):
         sla.do_set_policy(team[0], first_reply_minutes=60, next_reply_minutes=60, calendar=empty)
+
+
+def test_the_lead_page_shows_the_deadline_task_overdue(deliver, team):
+    from django.urls import reverse
+
+    from postroom.testing.web import logged_in
+
+    mailbox, alice, _, _ = team
+    sla.do_set_policy(mailbox, first_reply_minutes=30, next_reply_minutes=60)
+    deliver(mailbox, asked_at(an_hour_ago()))
+    alice.is_superuser = True
+    alice.save()
+    html = logged_in(alice).get(reverse("web:lead", args=[Lead.objects.get().pk])).content
+    assert b"Reply to the client within 30 minutes" in html
+    assert b'data-due="overdue"' in html
