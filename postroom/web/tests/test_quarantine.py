@@ -4,9 +4,11 @@ mailbox's for administrators, a personal mailbox's for its owner alone."""
 import pytest
 from django.urls import reverse
 
+from postroom import jobs
+from postroom.crm.models import Activity, Lead
 from postroom.mail import ingest
 from postroom.mail.ingest import FetchedMessage, parse_stored, store_copy
-from postroom.mail.models import Message
+from postroom.mail.models import Conversation, Message
 from postroom.mailboxes.models import Mailbox
 from postroom.testing.factories import MailboxFactory, UserFactory
 from postroom.testing.mail import make_email
@@ -119,16 +121,20 @@ def test_only_administrators_see_the_jobs_given_up(bob, personal_quarantined, mo
     assert b"Jobs given up" in admin.get(reverse("web:quarantine")).content
 
 
-def test_reprocess_parses_the_message_and_sends_it_on(client, admin, quarantined, monkeypatch):
-    started = []
-    monkeypatch.setattr(
-        "postroom.pipeline.messages_arrived", lambda ids, mailbox_id: started.append(ids)
-    )
-    response = client.post(reverse("web:quarantine_reprocess", args=[quarantined.pk]))
+@pytest.mark.django_db(transaction=True)
+def test_reprocess_parses_the_message_and_sends_it_on(monkeypatch):
+    mailbox = MailboxFactory(address="sales@acme.test", crm_rule="lead")
+    quarantined = _quarantine(monkeypatch, mailbox, LOST)
+    admin = logged_in(UserFactory(is_superuser=True))
+    response = admin.post(reverse("web:quarantine_reprocess", args=[quarantined.pk]))
     assert response.status_code == 302 and response.url == reverse("web:quarantine")
     quarantined.refresh_from_db()
     assert (quarantined.status, quarantined.subject) == (Message.Status.PARSED, "Lost?")
-    assert started == [[quarantined.pk]]
+    jobs.drain_embedded_queue()  # the real path: ingest, then capture into the CRM
+    conversation = Conversation.objects.get(mailbox=mailbox, messages=quarantined)
+    assert conversation.subject == "Lost?" and conversation.message_count == 1
+    lead = Lead.objects.get(email="anna@customer.test")
+    assert Activity.objects.filter(message=quarantined, entries__object_id=lead.pk).exists()
 
 
 def test_reprocess_says_when_a_message_still_fails(client, admin, quarantined, monkeypatch):
