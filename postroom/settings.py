@@ -3,6 +3,7 @@
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",  # a page that sets its own policy keeps it
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -178,11 +180,59 @@ LOGOUT_REDIRECT_URL = "login"
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = _env_bool("POSTROOM_SECURE_COOKIES")
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# Every page's Content-Security-Policy (django-csp): scripts only from Postroom's own
+# files, no inline script or on...= handler (static/web/postroom.js does what they
+# did); styles may be inline (style attributes, Trix's editor styles). A page that sets
+# its own, stricter policy keeps it: a message body (views._BODY_CSP: nothing runs, a
+# sandbox) and served parts and raw mail (views._DATA_CSP).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],  # data: for the editor's toolbar icons
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-src": ["'self'"],  # the sandboxed message bodies
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# Postroom's address as people reach it, e.g. https://postroom.acme.com. Over https
+# (the production settings): HSTS, Secure cookies, http redirected to https, and the host
+# allowed; behind a reverse proxy that ends TLS, the proxy sets X-Forwarded-Proto (the
+# header is POSTROOM_FORWARDED_PROTO_HEADER; empty: Postroom ends TLS itself).
+PUBLIC_URL = os.environ.get("POSTROOM_PUBLIC_URL", "").strip().rstrip("/")
+_public = urlsplit(PUBLIC_URL)
+if PUBLIC_URL and not (_public.scheme in {"http", "https"} and _public.hostname):
+    raise ValueError(f"POSTROOM_PUBLIC_URL must be http(s)://host[:port], not {PUBLIC_URL!r}")
+HTTPS = _public.scheme == "https"
+if _public.hostname and _public.hostname not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_public.hostname)
+if HTTPS and f"https://{_public.netloc}" not in CSRF_TRUSTED_ORIGINS:
+    CSRF_TRUSTED_ORIGINS.append(f"https://{_public.netloc}")
+SESSION_COOKIE_SECURE = HTTPS or _env_bool("POSTROOM_SECURE_COOKIES")
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+if HTTPS:
+    SECURE_SSL_REDIRECT = _env_bool("POSTROOM_SSL_REDIRECT", True)
+    _proto_header = os.environ.get("POSTROOM_FORWARDED_PROTO_HEADER", "X-Forwarded-Proto")
+    if _proto_header.strip():
+        _meta_name = "HTTP_" + _proto_header.strip().upper().replace("-", "_")
+        SECURE_PROXY_SSL_HEADER = (_meta_name, "https")
+    SECURE_HSTS_SECONDS = int(os.environ.get("POSTROOM_HSTS_SECONDS", str(365 * 24 * 3600)))
+    # Only hosts under Postroom's own name (*.postroom.acme.com), never its parent domain.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = _env_bool("POSTROOM_HSTS_PRELOAD")
+# Preloading is a decision for a whole registrable domain (hstspreload.org), its owner's
+# to take (POSTROOM_HSTS_PRELOAD), not a missing setting of Postroom's.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # Jobs: the embedded database queue by default; Celery when a broker is named.
 BROKER_URL = os.environ.get("POSTROOM_BROKER_URL", "")
@@ -286,7 +336,7 @@ POSTROOM = {
     "NOTIFY_FROM": os.environ.get("POSTROOM_NOTIFY_FROM", ""),
     "NOTIFY_SMTP": os.environ.get("POSTROOM_NOTIFY_SMTP", ""),
     # Postroom's address as people reach it, for links in emails (notifications).
-    "BASE_URL": os.environ.get("POSTROOM_BASE_URL", "http://127.0.0.1:8000"),
+    "BASE_URL": os.environ.get("POSTROOM_BASE_URL") or PUBLIC_URL or "http://127.0.0.1:8000",
     # Undo-send: seconds an email written in the UI waits before its first attempt,
     # while the sender may take it back as a draft (0: sent at once, no Undo).
     "UNDO_SEND_SECONDS": float(os.environ.get("POSTROOM_UNDO_SEND_SECONDS", "10")),

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from postroom.web import login_views
+from postroom.web import login_views, password_reset_views
 
 urlpatterns = [
     # Logins go through Postroom's page (throttled, then the second factor), the admin's too.
@@ -9,6 +9,25 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", login_views.LoginView.as_view(), name="login"),
     path("login/code/", login_views.login_code, name="login_code"),
+    # Password reset works only with an outgoing mail server (the page says so otherwise).
+    path(
+        "password_reset/", password_reset_views.PasswordResetView.as_view(), name="password_reset"
+    ),
+    path(
+        "password_reset/done/",
+        password_reset_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        password_reset_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "reset/done/",
+        password_reset_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
     path("", include("django.contrib.auth.urls")),
     path("", include("postroom.web.urls")),
 ]
