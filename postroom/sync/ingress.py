@@ -389,8 +389,11 @@ class IngressHandler:
     ) -> list[str]:
         # What MTAs use (and LMTP requires, RFC 2033 4.1): commands sent in batches, and
         # enhanced status codes on every reply (_IngressServer.push adds the missing).
+        # No AUTH (aiosmtpd offers it after STARTTLS, always failing): the ingress takes
+        # mail for its own mailboxes from anyone, and an MTA that saw AUTH might try it.
         session.host_name = hostname
-        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+        offered = [line for line in responses[:-1] if not line.startswith("250-AUTH")]
+        return [*offered, "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]

@@ -515,6 +515,7 @@ def test_it_offers_starttls_with_the_configured_certificate_and_takes_mail_over_
             assert client.starttls(context=context)[0] == 220
             client.ehlo()
             assert not client.has_extn("starttls"), "offered once, before TLS"
+            assert not client.has_extn("auth"), "nothing to log in to"
             assert client.sock.version() in ("TLSv1.2", "TLSv1.3")
             assert client.sendmail(SENDER, [mailbox.address], make_email()) == {}
     assert MessageCopy.objects.filter(mailbox=mailbox).exists()
