@@ -155,3 +155,19 @@ def test_the_admin_login_is_the_throttled_login(client):
     for _ in range(5):
         client.post(f"{reverse('login')}?next=/admin/", {"username": "root", "password": "x"})
     assert _login(client, "root", PASSWORD).status_code == 429
+
+
+def test_failures_from_two_browsers_add_up_and_the_older_ones_lift_the_lock_first():
+    UserFactory(username="alice")
+    firefox = Client(HTTP_USER_AGENT="Firefox")
+    for _ in range(3):
+        _login(firefox, "alice", "wrong")
+    _age_failures(10)
+    chrome = Client(HTTP_USER_AGENT="Chrome")
+    _login(chrome, "alice", "wrong")
+
+    response = _login(chrome, "alice", "wrong")
+
+    # Locked by 3 + 2 failures; it lifts when the 3 older ones are 15 minutes old.
+    assert response.status_code == 429
+    assert "(in 5 minutes)" in response.content.decode()
