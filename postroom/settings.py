@@ -330,6 +330,8 @@ POSTROOM = {
     "INTERNAL_DOMAINS": [
         d.strip() for d in os.environ.get("POSTROOM_INTERNAL_DOMAINS", "").split(",") if d.strip()
     ],
+    # Reply deadlines: minutes before a deadline when its person is told it is near.
+    "SLA_DUE_SOON_MINUTES": int(os.environ.get("POSTROOM_SLA_DUE_SOON_MINUTES", "30")),
     # Notifications by email to colleagues (each chooses on /notifications/settings/):
     # the system sender and its server, smtp://[user:pw@]host:port, smtp+starttls://...
     # or smtps://...; unset: no notification email is sent (the log says so).

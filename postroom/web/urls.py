@@ -17,6 +17,7 @@ from . import (
     quarantine_views,
     routing_views,
     shared_mailbox_views,
+    sla_views,
     views,
 )
 
@@ -303,6 +304,17 @@ urlpatterns = [
         "mailboxes/<int:mailbox_id>/rules/<int:rule_id>/delete/",
         routing_views.rule_delete,
         name="rule_delete",
+    ),
+    # Reply deadlines (sla_views.py).
+    path(
+        "mailboxes/<int:mailbox_id>/deadlines/",
+        sla_views.mailbox_deadlines,
+        name="mailbox_deadlines",
+    ),
+    path(
+        "mailboxes/<int:mailbox_id>/deadlines/<int:policy_id>/remove/",
+        sla_views.mailbox_deadline_remove,
+        name="mailbox_deadline_remove",
     ),
     path("business-hours/", routing_views.calendars, name="calendars"),
     path("business-hours/<int:calendar_id>/", routing_views.calendar_edit, name="calendar_edit"),
