@@ -76,6 +76,12 @@ def start_check(
         raise MailboxError(f"Not connected: {reason}.")
     if Mailbox.objects.filter(address__iexact=conn.address).exists():
         raise MailboxError(f"{conn.address} is already connected")
+    give_up_stale_checks()
+    # One at a time per user: the form cannot keep the job runners busy with logins.
+    if ConnectionCheck.objects.filter(
+        requested_by=requested_by, status=ConnectionCheck.Status.CHECKING
+    ).exists():
+        raise MailboxError("A connection of yours is being checked still: wait for it first")
     settings = asdict(replace(conn, password=""))
     del settings["password"]
     with transaction.atomic():
@@ -140,6 +146,14 @@ def give_up_if_stale(check: ConnectionCheck) -> bool:
         outcome="The check did not run in time (is the job runner up?): try again.",
     )
     return True
+
+
+def give_up_stale_checks() -> int:
+    """Fail (and wipe) every check that waited past STALE_AFTER; how many."""
+    stale = ConnectionCheck.objects.filter(
+        status=ConnectionCheck.Status.CHECKING, created_at__lt=timezone.now() - STALE_AFTER
+    )
+    return sum(give_up_if_stale(check) for check in stale)
 
 
 def _save(check: ConnectionCheck, conn: ConnectionSettings) -> Mailbox:

@@ -205,6 +205,33 @@ def test_a_check_that_never_ran_is_given_up_and_its_password_wiped(dovecot, mail
     assert check.password_encrypted == "" and not Mailbox.objects.exists()
 
 
+def test_one_check_at_a_time_per_user(dovecot, mail_user, other_mail_user, admin):
+    client = logged_in(admin)
+    client.post(URL, _form(dovecot, mail_user))
+
+    response = client.post(URL, _form(dovecot, other_mail_user))
+
+    assert "being checked still" in response.content.decode()
+    assert ConnectionCheck.objects.count() == 1
+    run_jobs()
+    response, check = connect_through(client, URL, _form(dovecot, other_mail_user))
+    assert check.mailbox.address == other_mail_user.address
+
+
+def test_a_new_check_wipes_the_password_of_any_that_never_ran(dovecot, mail_user, admin):
+    logged_in(admin).post(URL, _form(dovecot, mail_user))
+    forgotten = ConnectionCheck.objects.get()
+    ConnectionCheck.objects.update(created_at=forgotten.created_at - timedelta(hours=1))
+
+    logged_in(UserFactory(is_superuser=True)).post(
+        URL, _form(dovecot, mail_user, address="b@x.test")
+    )
+
+    forgotten.refresh_from_db()
+    assert forgotten.status == ConnectionCheck.Status.FAILED
+    assert forgotten.password_encrypted == ""
+
+
 @pytest.mark.parametrize(
     ("allowed", "refused"),
     [
