@@ -61,14 +61,20 @@ def test_the_badge_rises_without_a_reload_when_a_colleague_assigns_or_mentions(
         page.get_by_role("button", name="Assign").click()
 
     bobs.locator("[data-notification-badge] .badge", has_text="1").wait_for()
-    bobs.locator("[data-notification-list] li", has_text="made you responsible").wait_for()
+    bobs.locator("main [data-notification-list] li", has_text="made you responsible").wait_for()
 
     # Alice mentions Bob in a comment: the count rises again, still without a reload.
     page.locator("textarea[data-mention]").fill("@bob can you check the stock?")
     page.get_by_role("button", name="Comment").click()
     page.wait_for_url("**#comment-*")
     bobs.locator("[data-notification-badge] .badge", has_text="2").wait_for()
-    bobs.locator("[data-notification-list] li", has_text="mentioned you").wait_for()
+    bobs.locator("main [data-notification-list] li", has_text="mentioned you").wait_for()
+    # The header's menu lists them too, newest first.
+    bobs.locator(".notif-menu summary").click()
+    latest = bobs.locator(".notif-pop li")
+    latest.first.wait_for()
+    assert "mentioned you" in latest.first.inner_text()
+    assert "made you responsible" in latest.nth(1).inner_text()
     assert bobs.evaluate("window.notReloaded") is True
 
     # Bob chooses mentions by email only: the next mention leaves the badge alone.

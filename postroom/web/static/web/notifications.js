@@ -69,5 +69,10 @@
     }
     window.setTimeout(poll, every);
   }
-  window.setTimeout(poll, every);
+  // A page with the header's menu asks at once, so the menu is filled when opened.
+  if (document.querySelector("[data-notification-menu]")) {
+    poll();
+  } else {
+    window.setTimeout(poll, every);
+  }
 })();
