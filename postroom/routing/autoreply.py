@@ -41,6 +41,11 @@ logger = logging.getLogger(__name__)
 # them, whatever else their headers say.
 LOOP_HEADER = "X-Postroom-Auto-Reply"
 
+# Mail received longer ago than this is old mail fetched late (a new mailbox's first
+# days, a wider window): answering it now would surprise everyone. It is left alone,
+# without a record (a backfill would write thousands).
+MAX_AGE = timedelta(days=1)
+
 # Local parts of senders nobody reads (RFC 3834 5.2 names owner-*, *-request,
 # MAILER-DAEMON, LISTSERV, majordomo; the rest is what peers learned).
 _NO_REPLY = re.compile(
@@ -177,6 +182,9 @@ def plan(
     due: list[Due] = []
     for message in messages:
         if message.pk in decided or message.status != Message.Status.PARSED:
+            continue
+        if (message.received_at or message.date or message.created_at) < now - MAX_AGE:
+            logger.debug("no auto-reply to message %s: received long ago", message.pk)
             continue
         roles = folders.get(message.pk, set())
         if roles and roles <= {Folder.Role.SENT}:

@@ -214,6 +214,25 @@ def test_mail_through_dovecot_out_of_hours_is_answered(dovecot, mail_user, smtp_
     assert mail.message["Auto-Submitted"] == "auto-replied"
 
 
+def test_old_mail_fetched_late_is_left_alone(mailbox, smtp_server):
+    """GIVEN a mailbox that answers always, WHEN a sync brings an email received two
+    days ago (a new mailbox's first days), THEN nobody is answered and nothing recorded."""
+    from postroom.mail.ingest import FetchedMessage, parse_stored, store_copy
+    from postroom.mail.threads import thread_message
+    from postroom.pipeline import capture
+
+    two_days_ago = timezone.now() - timedelta(days=2)
+    inbox = mailbox.folders.get(name="INBOX")
+    raw = make_email(sender="anna@customer.test", subject="Old", date=two_days_ago)
+    copy = store_copy(inbox, 7, FetchedMessage(1, raw, internal_date=two_days_ago))
+    message = parse_stored(copy.message)
+    thread_message(message, mailbox)
+    capture.call([message.pk], mailbox.pk)
+    jobs.drain_embedded_queue()
+    assert not AutoReplyLog.objects.exists()
+    assert smtp_server.messages == []
+
+
 # ------------------------------------------------------------------- when
 
 
