@@ -749,6 +749,11 @@ class _IngressServer(SMTP):
         while True:
             if self.transport is None:
                 raise ConnectionResetError("the connection closed during DATA")
+            # The idle timer restarts at most once a second, not for every line.
+            now = self.loop.time()
+            if now - last_reset >= restart_idle_after:
+                self._reset_timeout()
+                last_reset = now
             try:
                 line = await reader.readuntil(b"\r\n")
             except asyncio.LimitOverrunError as error:
@@ -767,11 +772,6 @@ class _IngressServer(SMTP):
                 spool.close()  # nothing more is kept
             if not (too_long or too_much):
                 spool.write(line[1:] if line[:1] == b"." else line)
-            # The idle timer restarts at most once a second, not for every line.
-            now = self.loop.time()
-            if now - last_reset >= restart_idle_after:
-                self._reset_timeout()
-                last_reset = now
         if too_long:
             return "500 5.5.0 Line too long (see RFC 5321 4.5.3.1.6)"
         if too_much:

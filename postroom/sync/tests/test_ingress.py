@@ -569,3 +569,22 @@ def test_smtp_stores_for_every_mailbox_or_for_none(ingress, monkeypatch):
         assert client.sendmail(SENDER, [sales.address, support.address], raw) == {}
     copies = MessageCopy.objects.all()
     assert sorted((c.mailbox_id, c.uid) for c in copies) == [(sales.pk, 1), (support.pk, 1)]
+
+
+def test_it_refuses_a_line_over_a_mebibyte_after_the_data_and_carries_on(tmp_path):
+    mailbox = MailboxFactory()
+    with (
+        Ingress(
+            smtp_bind="127.0.0.1:0", max_message_size=0, spool_dir=tmp_path, spool_threshold=1024
+        ) as server,
+        smtp(server) as client,
+    ):
+        huge = make_email(to=mailbox.address).replace(b"\n", b"\r\n") + b"x" * 1_100_000
+        client.ehlo()
+        client.mail(SENDER)
+        client.rcpt(mailbox.address)
+        code, reply = client.data(huge)
+        assert (code, reply[:6]) == (500, b"5.5.0 ")
+        # The session goes on: the next message is read from its first line.
+        assert client.sendmail(SENDER, [mailbox.address], make_email()) == {}
+    assert MessageCopy.objects.filter(mailbox=mailbox).count() == 1
