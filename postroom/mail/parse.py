@@ -86,6 +86,16 @@ class ParsedMessage:
     bounced_message_id: str = ""
     # Outlook's Thread-Index: the 22 bytes naming the conversation, as hex.
     thread_index: str = ""
+    # The header the sender was taken from when the email has no usable From
+    # ("Sender", "Reply-To", "Return-Path"); "" when it came from From.
+    sender_header: str = ""
+
+    @property
+    def notice(self) -> str:
+        """What a reader should know about how this email was read; "" when nothing."""
+        if self.sender_header:
+            return f"This email has no From: the sender is taken from its {self.sender_header}."
+        return ""
 
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
@@ -200,7 +210,9 @@ def content_hash(raw: bytes) -> str:
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # RFC 2047 encoded word; the charset may carry an RFC 2231 language suffix (*en).
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=")
+# Mailers put spaces inside the encoded text (RFC 2047 forbids them), and fold a long
+# word across lines: the text is anything up to "?=".
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?]*)\?=")
 _QP_BYTE = re.compile(rb"=([0-9A-Fa-f]{2})")
 
 
@@ -208,7 +220,10 @@ def _raw_headers(msg: Message) -> dict[str, str]:
     """Lower-cased name -> the first raw value, unfolded; cheap (no header parsing)."""
     headers: dict[str, str] = {}
     for name, value in msg.raw_items():
-        headers.setdefault(name.lower(), _FOLD.sub("", str(value)))
+        key = name.lower()
+        # The first one with a value: some mailers write an empty From before the real one.
+        if not headers.get(key, "").strip():
+            headers[key] = _FOLD.sub("", str(value))
     return headers
 
 
@@ -224,6 +239,7 @@ def _word_bytes(encoding: str, text: str) -> bytes | None:
     data = text.encode("utf-8", "surrogateescape")
     if encoding in "qQ":
         return _QP_BYTE.sub(lambda m: bytes([int(m.group(1), 16)]), data.replace(b"_", b" "))
+    data = b"".join(data.split())
     try:
         return base64.b64decode(data + b"=" * (-len(data) % 4))
     except (binascii.Error, ValueError):
@@ -287,6 +303,68 @@ def _addresses(value: str, hint: str | None, lies: dict[str, str]) -> list[tuple
         if "@" in address:
             pairs.append((_text(decode_words(name, hint=hint, lies=lies).strip()), address))
     return pairs
+
+
+# Where a sender is looked for when From has none, in order (RFC 5322 3.6.2, then the
+# envelope sender the delivering server recorded).
+_SENDER_HEADERS = ("from", "sender", "reply-to", "return-path")
+
+
+def _without_comments(value: str) -> str:
+    """A header value without its (comments), nested ones included; quoted text kept."""
+    out, depth, quoted, escaped = [], 0, False, False
+    for char in value:
+        if escaped:
+            escaped = False
+            if depth == 0:
+                out.append(char)
+            continue
+        if char == "\\":
+            escaped = True
+            if depth == 0:
+                out.append(char)
+        elif char == '"' and depth == 0:
+            quoted = not quoted
+            out.append(char)
+        elif char == "(" and not quoted:
+            depth += 1
+        elif char == ")" and not quoted and depth:
+            depth -= 1
+            out.append(" ")
+        elif depth == 0:
+            out.append(char)
+    return "".join(out)
+
+
+def _sender(
+    headers: dict[str, str], hint: str | None, lies: dict[str, str]
+) -> tuple[str, str, str]:
+    """(display name, address, the header it came from) of the email's sender.
+
+    Never empty when any sender header has something: a From with a name and no
+    address, with "<>" or with an address without a domain keeps the name and what
+    there is of the address; a missing From falls back to Sender, Reply-To, then
+    Return-Path (the header is returned, to say so on the message). Comments are not
+    part of the name ("Pete(A nice chap) <pete@silly.test>" is Pete), except the old
+    form "pete@silly.test (Pete)", where the comment is the only name there is.
+    """
+    for header in _SENDER_HEADERS:
+        value = _eight_bit(headers.get(header, ""), hint).strip()
+        if not value or value == "<>":
+            continue
+        bare = _without_comments(value)
+        pairs = getaddresses([bare if "<" in bare else value])
+        name, address = pairs[0] if pairs else ("", "")
+        if "<" not in bare and "@" not in bare:
+            # A name and no address at all: "John Smith" (getaddresses keeps one word).
+            name, address = " ".join(bare.replace('"', " ").split()), ""
+        elif "<" in bare:
+            name = " ".join(bare.split("<", 1)[0].replace('"', " ").split()) or name
+        name = _text(decode_words(name, hint=hint, lies=lies).strip())[:500]
+        address = _text(address.strip().lower())[:320]
+        if name or address:
+            return name, address, header
+    return "", "", "from"
 
 
 def _date(value: str) -> datetime | None:
@@ -581,7 +659,11 @@ def _content(msg: Message, hint: str | None = None, depth: int = 0) -> _Content:
     if html_part is not None:
         content.html, content.charset = _decode_text(html_part, content.lies, hint)
     if text_part is not None:
-        content.text, content.charset = _decode_text(text_part, content.lies, hint)
+        content.text, codec = _decode_text(text_part, content.lies, hint)
+        # The hint for raw 8-bit headers and file names: the body's most telling charset
+        # (an ASCII text part says nothing about the GBK of its HTML twin).
+        if content.charset is None or not _telling(content.charset) or _telling(codec):
+            content.charset = codec
     hint = hint or content.charset
     forwarded: list[str] = []
     position = 0
@@ -631,6 +713,11 @@ def _content(msg: Message, hint: str | None = None, depth: int = 0) -> _Content:
             cid = attachment.content_id.lower()
             attachment.is_inline = bool(cid) and cid in cited
     return content
+
+
+def _telling(codec: str | None) -> bool:
+    """Whether a codec says more than "ASCII, UTF-8 or Western" about a message's bytes."""
+    return bool(codec) and codec not in ("ascii", "utf-8") and not charsets.is_western(codec)
 
 
 def _forwarded_text(inner: Message, hint: str | None, depth: int) -> str:
@@ -714,8 +801,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
 
     content = _content(msg)
     hint, lies = content.charset, content.lies
-    senders = _addresses(headers.get("from", ""), hint, lies)
-    from_name, from_address = senders[0] if senders else ("", "")
+    from_name, from_address, sender_header = _sender(headers, hint, lies)
     subject = _text(decode_words(headers.get("subject", ""), hint=hint, lies=lies).strip())
     kind: Classification = classify(
         msg, headers, subject=subject, from_address=from_address, text=content.text
@@ -736,6 +822,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         kind_reason=kind.reason,
         bounced_message_id=_text(kind.bounced_message_id),
         thread_index=_thread_index(headers.get("thread-index", "")),
+        sender_header="" if sender_header == "from" else sender_header.title(),
     )
 
 
