@@ -126,9 +126,7 @@ def test_the_shared_inbox_workflow(
     page.reload()
     assert sales.address in page.locator("table.replies").inner_text()
     # Sending ends Alice's presence: Bob's line goes away, again without a reload.
-    bobs.wait_for_function(
-        "!document.querySelector('[data-presence]').textContent.includes('replying')"
-    )
+    bobs.locator(".replying").wait_for(state="detached")
     bobs.context.close()
 
     # "e" closes it.
