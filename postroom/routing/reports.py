@@ -29,7 +29,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db import connection
+from django.db.models import CharField, Count, Exists, F, Func, OuterRef, Q, Value
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -122,13 +123,57 @@ def incoming_per_day(scope: Scope) -> list[tuple[date, int]]:
         links = links.exclude(message__from_address__iendswith="@" + domain)
     if scope.member_ids is not None:
         links = links.filter(conversation__responsible_id__in=scope.member_ids)
-    per_day = dict(
-        links.annotate(day=TruncDate("message__date", tzinfo=ZoneInfo(scope.zone)))
-        .values("day")
-        .annotate(n=Count("pk"))
-        .values_list("day", "n")
-    )
+    per_day = _count_by_day(links, "message__date", scope)
     return [(day, per_day.get(day, 0)) for day in scope.days()]
+
+
+def _count_by_day(rows, field: str, scope: Scope) -> dict[date, int]:
+    """How many rows fall on each local day of the scope's zone. PostgreSQL truncates in
+    the zone itself; SQLite would call Python once per row for that, so there the period
+    is cut where the zone's offset changes (daylight saving) and each piece is counted
+    with SQLite's own date(), shifted by the piece's offset."""
+    zone = ZoneInfo(scope.zone)
+    if connection.vendor != "sqlite":
+        counted = (
+            rows.annotate(day=TruncDate(field, tzinfo=zone)).values("day").annotate(n=Count("pk"))
+        )
+        return dict(counted.values_list("day", "n"))
+    found: dict[date, int] = {}
+    for start, end, offset in _constant_offsets(scope.since, scope.until, zone):
+        shift = Value(f"{int(offset.total_seconds() // 60):+d} minutes")
+        counted = (
+            rows.filter(**{f"{field}__gte": start, f"{field}__lt": end})
+            .annotate(day=Func(F(field), shift, function="date", output_field=CharField()))
+            .values("day")
+            .annotate(n=Count("pk"))
+            .values_list("day", "n")
+        )
+        for day, n in counted:
+            found[date.fromisoformat(day)] = found.get(date.fromisoformat(day), 0) + n
+    return found
+
+
+def _constant_offsets(since: datetime, until: datetime, zone: ZoneInfo):
+    """[since, until) cut into pieces of one UTC offset each: (start, end, offset)."""
+    pieces, start = [], since
+    step = timedelta(hours=6)
+    while start < until:
+        offset = start.astimezone(zone).utcoffset()
+        end = start
+        while end < until and end.astimezone(zone).utcoffset() == offset:
+            end = min(end + step, until)
+        if end < until or end.astimezone(zone).utcoffset() != offset:
+            low, high = end - step, end  # the change is in (low, high]: to the second
+            while (high - low) > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                if middle.astimezone(zone).utcoffset() == offset:
+                    low = middle
+                else:
+                    high = middle
+            end = high
+        pieces.append((start, end, offset))
+        start = end
+    return pieces
 
 
 def _replies(scope: Scope):

@@ -193,12 +193,16 @@ def _start_clocks(mailbox: Mailbox, messages, results: dict, router) -> int:
     if not policies:
         return 0
     by_conversation: dict[int, tuple] = {}
+    newest: dict[int, datetime] = {}  # the batch's newest customer email per conversation
     for message in messages:
         conversation = router.conversations.get(message.pk)
         result = results.get(message.pk)
         if conversation is None or result is None or result.direction != "in":
             continue
         by_conversation[conversation.pk] = (conversation, result)
+        when = message.date or message.received_at or message.created_at
+        if when is not None and (conversation.pk not in newest or when > newest[conversation.pk]):
+            newest[conversation.pk] = when
     if not by_conversation:
         return 0
     ids = list(by_conversation)
@@ -217,17 +221,22 @@ def _start_clocks(mailbox: Mailbox, messages, results: dict, router) -> int:
             conversation_id__in=ids, kind=ConversationEvent.Kind.REPLIED
         ).values_list("conversation_id", flat=True)
     )
-    earlier = {}
-    for conversation_id, policy_id in (
+    earlier, ended = {}, {}
+    for conversation_id, policy_id, ended_at in (
         SlaClock.objects.filter(conversation_id__in=ids)
         .order_by("started_at")
-        .values_list("conversation_id", "policy_id")
+        .values_list("conversation_id", "policy_id", "ended_at")
     ):
         earlier[conversation_id] = policy_id
+        if ended_at is not None:
+            ended[conversation_id] = max(ended_at, ended.get(conversation_id, ended_at))
     now = timezone.now()
     started = 0
     for conversation_id, (conversation, result) in by_conversation.items():
         since = waiting.get(conversation_id)
+        if since is not None and conversation_id in ended and since < ended[conversation_id]:
+            # Closed while the customer waited, and they wrote again: a new wait.
+            since = newest.get(conversation_id, since)
         if since is None or conversation_id in running or since < now - LATE_EMAIL:
             continue
         kind = SlaClock.Kind.NEXT if conversation_id in answered else SlaClock.Kind.FIRST

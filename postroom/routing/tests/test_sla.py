@@ -287,3 +287,16 @@ def test_the_lead_page_shows_the_deadline_task_overdue(deliver, team):
     html = logged_in(alice).get(reverse("web:lead", args=[Lead.objects.get().pk])).content
     assert b"Reply to the client within 30 minutes" in html
     assert b'data-due="overdue"' in html
+
+
+def test_the_customer_writing_again_after_a_close_without_reply_gets_a_new_deadline(deliver, team):
+    mailbox, alice, _, _ = team
+    sla.do_set_policy(mailbox, first_reply_minutes=120, next_reply_minutes=480)
+    first = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=20)
+    deliver(mailbox, make_email(subject="Price", message_id="<p1@customer.test>", date=first))
+    do_close(Conversation.objects.get(), acting_user=alice)
+    again = an_hour_ago()
+    deliver(mailbox, make_email(subject="Re: Price", in_reply_to="<p1@customer.test>", date=again))
+    clocks = list(SlaClock.objects.order_by("pk"))
+    assert [(c.kind, c.outcome) for c in clocks] == [("first", "stopped"), ("first", "")]
+    assert clocks[1].started_at == again and clocks[1].due_at == again + timedelta(hours=2)
