@@ -24,12 +24,13 @@ from postroom.mailboxes.actions import (
     ConnectionSettings,
     MailboxError,
     do_add_mailbox,
+    do_change_password,
     imap_server_refusal,
 )
 from postroom.mailboxes.models import ConnectionCheck, Mailbox
 
 from . import imap
-from .service import discover_folders, verify_connection
+from .service import discover_folders, verify_connection, verify_password
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ FAILURE_MESSAGES = {
     ),
     Failure.REFUSED: "The server refused the login: check the username and the password.",
 }
+# options["purpose"] of a check of a saved mailbox's new password (else: connecting one).
+NEW_PASSWORD = "new-password"  # noqa: S105 - a word, no secret
 # A check still waiting after this long will not run (no job runner?): it is given up
 # and its password wiped.
 STALE_AFTER = timedelta(minutes=10)
@@ -76,22 +79,44 @@ def start_check(
         raise MailboxError(f"Not connected: {reason}.")
     if Mailbox.objects.filter(address__iexact=conn.address).exists():
         raise MailboxError(f"{conn.address} is already connected")
+    settings = asdict(replace(conn, password=""))
+    del settings["password"]
+    check = ConnectionCheck(
+        requested_by=requested_by, kind=kind, connection=settings, options=options
+    )
+    return _queue(check, conn.password)
+
+
+def start_password_check(mailbox: Mailbox, password: str, *, requested_by) -> ConnectionCheck:
+    """Record a check of a saved mailbox's new password and queue its job: the password
+    is saved only if the server accepts it."""
+    where = {"address": mailbox.address, "imap_host": mailbox.imap_host}
+    check = ConnectionCheck(
+        requested_by=requested_by,
+        kind=mailbox.kind,
+        connection={**where, "imap_port": mailbox.imap_port},
+        options={"purpose": NEW_PASSWORD},
+        mailbox=mailbox,
+    )
+    return _queue(check, password)
+
+
+def _queue(check: ConnectionCheck, password: str) -> ConnectionCheck:
     give_up_stale_checks()
     # One at a time per user: the form cannot keep the job runners busy with logins.
     if ConnectionCheck.objects.filter(
-        requested_by=requested_by, status=ConnectionCheck.Status.CHECKING
+        requested_by=check.requested_by, status=ConnectionCheck.Status.CHECKING
     ).exists():
         raise MailboxError("A connection of yours is being checked still: wait for it first")
-    settings = asdict(replace(conn, password=""))
-    del settings["password"]
     with transaction.atomic():
-        check = ConnectionCheck(
-            requested_by=requested_by, kind=kind, connection=settings, options=options
-        )
-        check.set_password(conn.password)
+        check.set_password(password)
         check.save()
         check_connection.enqueue(check.pk)
     return check
+
+
+def is_password_check(check: ConnectionCheck) -> bool:
+    return check.options.get("purpose") == NEW_PASSWORD
 
 
 def run_check(check_id: int) -> None:
@@ -102,6 +127,9 @@ def run_check(check_id: int) -> None:
     if check is None:
         return
     if give_up_if_stale(check):
+        return
+    if is_password_check(check):
+        _run_password_check(check, check.get_password())
         return
     conn = ConnectionSettings(**check.connection, password=check.get_password())
     try:
@@ -132,6 +160,30 @@ def run_check(check_id: int) -> None:
         synced = ", ".join(f.name for f in folders if f.is_synced)
         outcome = f"Connected {mailbox.address}: syncing {synced}."
     _finish(check, outcome=outcome, mailbox=mailbox)
+
+
+def _run_password_check(check: ConnectionCheck, password: str) -> None:
+    mailbox = check.mailbox
+    if mailbox is None:  # disconnected meanwhile
+        _finish(check, failure=Failure.OTHER, outcome="The mailbox is no longer connected.")
+        return
+    try:
+        verify_password(mailbox, password)
+    except imap.SyncError as exc:
+        failure = failure_of(exc)
+        logger.info("password check %s of %s: %s (%s)", check.pk, mailbox.address, failure, exc)
+        _finish(check, failure=failure, outcome=FAILURE_MESSAGES[failure])
+        return
+    except Exception:  # noqa: BLE001 - imaplib's own errors on a garbled exchange
+        logger.warning("password check %s of %s", check.pk, mailbox.address, exc_info=True)
+        _finish(check, failure=Failure.NOT_IMAP, outcome=FAILURE_MESSAGES[Failure.NOT_IMAP])
+        return
+    do_change_password(mailbox, password, acting_user=check.requested_by)
+    _finish(
+        check,
+        outcome=f"Password of {mailbox.address} changed: Postroom logged in with it, and "
+        "sync goes on with it.",
+    )
 
 
 def give_up_if_stale(check: ConnectionCheck) -> bool:
@@ -173,7 +225,8 @@ def _finish(
     check: ConnectionCheck, *, outcome: str, failure: str = "", mailbox: Mailbox | None = None
 ) -> None:
     check.status = ConnectionCheck.Status.FAILED if failure else ConnectionCheck.Status.CONNECTED
-    check.failure, check.outcome, check.mailbox = failure, outcome[:500], mailbox
+    check.failure, check.outcome = failure, outcome[:500]
+    check.mailbox = mailbox or check.mailbox  # a password check's mailbox stays
     check.password_encrypted = ""  # the Mailbox keeps its own copy; the check none
     check.finished_at = timezone.now()
     check.save(

@@ -17,7 +17,12 @@ from django.views.decorators.http import require_GET
 
 from postroom.mailboxes.actions import ConnectionSettings, MailboxError
 from postroom.mailboxes.models import ConnectionCheck, Mailbox
-from postroom.sync.connecting import give_up_if_stale, start_check
+from postroom.sync.connecting import (
+    give_up_if_stale,
+    is_password_check,
+    start_check,
+    start_password_check,
+)
 
 
 def start(request, conn: ConnectionSettings, *, kind: str, options: dict) -> HttpResponse:
@@ -25,6 +30,13 @@ def start(request, conn: ConnectionSettings, *, kind: str, options: dict) -> Htt
     not at once (an address connected already, a server the administrator does not
     allow)."""
     check = start_check(conn, kind=kind, requested_by=request.user, options=options)
+    return redirect("web:connection_check", check.pk)
+
+
+def change_password(request, mailbox: Mailbox, password: str) -> HttpResponse:
+    """Check a saved mailbox's new password off the request thread: to the check's page,
+    which saves it once the server accepted it. MailboxError says why not at once."""
+    check = start_password_check(mailbox, password, requested_by=request.user)
     return redirect("web:connection_check", check.pk)
 
 
@@ -54,6 +66,8 @@ def _get_check_for_user(user, check_id: int) -> ConnectionCheck:
 
 
 def _form_url(check: ConnectionCheck) -> str:
+    if is_password_check(check):
+        return reverse("web:mailbox_password", args=[check.mailbox_id])
     name = (
         "web:connect_mailbox"
         if check.kind == Mailbox.Kind.PERSONAL
@@ -68,16 +82,20 @@ def connection_check(request, check_id: int) -> HttpResponse:
     """The check's page: progress while it runs (its script polls the status), the
     reason when it failed, and on to the mailbox once connected."""
     check = _get_check_for_user(request.user, check_id)
+    password = is_password_check(check)
     if check.status == ConnectionCheck.Status.CONNECTED and check.mailbox_id:
         messages.success(request, check.outcome)
         if check.kind == Mailbox.Kind.PERSONAL:
             return redirect("web:my_mailbox", check.mailbox_id)
+        if password:
+            return redirect("web:mailbox", check.mailbox_id)
         messages.info(request, "Now choose who may use it.")
         return redirect("web:mailbox_access", check.mailbox_id)
+    address = check.connection.get("address", "")
     context = {
         "check": check,
-        "address": check.connection.get("address", ""),
-        "again": _form_url(check),
+        "heading": f"New password of {address}" if password else f"Connecting {address}",
+        "again": None if password and not check.mailbox_id else _form_url(check),
     }
     return render(request, "web/connection_check.html", context)
 

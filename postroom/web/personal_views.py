@@ -1,10 +1,10 @@
 """An employee's own things: their profile with the BCC tracker, their personal mailboxes.
 
 Any logged-in user may connect a personal mailbox; it is theirs alone to see, change and
-disconnect. The connect flow is the one of `postroom mailbox add`: log in first
-(sync.imap), save only when that worked (mailboxes.personal), then read the folders and
-their roles. A new password is checked the same way before it is saved; that page
-serves shared mailboxes too, for their managers.
+disconnect. The connect flow is the one of `postroom mailbox add`: log in first, save
+only when that worked (mailboxes.personal), then read the folders and their roles, but
+in a job that the page polls (web.connecting). A new password is checked the same way
+before it is saved; that page serves shared mailboxes too, for their managers.
 """
 
 from __future__ import annotations
@@ -23,13 +23,11 @@ from postroom import pipeline
 from postroom.crm.models import Activity
 from postroom.mailboxes import personal
 from postroom.mailboxes.access import mailboxes_for
-from postroom.mailboxes.actions import MailboxError, do_change_password
+from postroom.mailboxes.actions import MailboxError
 from postroom.mailboxes.models import Mailbox, MailboxGrant
-from postroom.sync import imap
-from postroom.sync.service import verify_password
 from postroom.twofactor.actions import has_second_factor
 
-from .connecting import initial_from, start
+from .connecting import change_password, initial_from, start
 from .forms_mailbox import ImapServerForm
 
 logger = logging.getLogger(__name__)
@@ -63,15 +61,6 @@ class ConnectForm(PersonalSettingsForm, ImapServerForm):
 
 class PasswordForm(forms.Form):
     password = forms.CharField(label="New password", widget=forms.PasswordInput, strip=False)
-
-
-def _change_password(user, mailbox: Mailbox, password: str) -> Mailbox:
-    """Log in with the new password, then save it; MailboxError (nothing saved) if not."""
-    try:
-        verify_password(mailbox, password)
-    except imap.SyncError as exc:
-        raise MailboxError(f"Not saved: {exc}") from exc
-    return do_change_password(mailbox, password, acting_user=user)
 
 
 @login_required
@@ -179,17 +168,9 @@ def mailbox_password(request, mailbox_id: int):
     mailbox = _mailbox_with_password(request.user, mailbox_id)
     form = PasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        # Logged in with by a job, and saved only if the server accepts it.
         try:
-            mailbox = _change_password(request.user, mailbox, form.cleaned_data["password"])
+            return change_password(request, mailbox, form.cleaned_data["password"])
         except MailboxError as exc:
             form.add_error(None, str(exc))
-        else:
-            messages.success(
-                request,
-                f"Password of {mailbox.address} changed: Postroom logged in with it, and "
-                "sync goes on with it.",
-            )
-            if mailbox.kind == Mailbox.Kind.PERSONAL:
-                return redirect("web:my_mailbox", mailbox.pk)
-            return redirect("web:mailbox", mailbox.pk)
     return render(request, "personal/password.html", {"mailbox": mailbox, "form": form})

@@ -1,6 +1,6 @@
-"""Changing a mailbox's IMAP password, against the real Dovecot: Postroom logs in with the
-new password before it saves it (as the connect page does), and a mailbox whose login
-was refused goes back to normal and syncs again."""
+"""Changing a mailbox's IMAP password, against the real Dovecot: a job logs in with the
+new password before it is saved, while the page polls it (as the connect page does), and
+a mailbox whose login was refused goes back to normal and syncs again."""
 
 import logging
 from dataclasses import replace
@@ -17,9 +17,10 @@ from postroom.mailboxes.actions import (
     do_add_mailbox,
     do_grant_mailbox,
 )
-from postroom.mailboxes.models import Mailbox, MailboxGrant
+from postroom.mailboxes.models import ConnectionCheck, Mailbox, MailboxGrant
 from postroom.sync import imap, leases
 from postroom.sync.service import sync_mailbox
+from postroom.testing.connecting import connect_through, listening
 from postroom.testing.dovecot import free_port
 from postroom.testing.factories import UserFactory
 from postroom.testing.mail import make_email
@@ -40,8 +41,8 @@ def _mailbox(dovecot, mail_user, *, password=OLD, owner=None, **changes) -> Mail
     conn = ConnectionSettings(
         address=mail_user.address,
         name="Alice's mail" if owner else "Sales",
-        imap_host=dovecot.host,
-        imap_port=dovecot.imap_port,
+        imap_host=dovecot.host if dovecot else "",
+        imap_port=dovecot.imap_port if dovecot else None,
         imap_security="none",
         username=mail_user.username,
         password=password,
@@ -66,12 +67,15 @@ def test_a_refused_mailbox_gets_a_new_password_and_syncs_again(dovecot, mail_use
     assert b"Change the password" in logged_in(alice).get(reverse("web:my_mailboxes")).content
 
     with caplog.at_level(logging.DEBUG):
-        response = logged_in(alice).post(_url(mailbox), {"password": mail_user.password})
+        response, check = connect_through(
+            logged_in(alice), _url(mailbox), {"password": mail_user.password}
+        )
 
     assert response.status_code == 302
     assert response["Location"] == reverse("web:my_mailbox", args=[mailbox.pk])
     mailbox.refresh_from_db()
     assert mailbox.get_password() == mail_user.password
+    assert check.password_encrypted == "", "the check keeps no password once over"
     assert mail_user.password not in mailbox.password_encrypted, "stored encrypted"
     assert (mailbox.status, mailbox.status_message) == (Mailbox.Status.NEW, "")
     assert mail_user.password not in caplog.text, "the password is never logged"
@@ -87,21 +91,38 @@ def test_a_refused_mailbox_gets_a_new_password_and_syncs_again(dovecot, mail_use
 def test_a_wrong_password_says_the_server_refused_it_and_saves_nothing(dovecot, mail_user, alice):
     mailbox = _mailbox(dovecot, mail_user, password=mail_user.password, owner=alice)
     before = mailbox.password_encrypted
-    response = logged_in(alice).post(_url(mailbox), {"password": "wrong"})
+    response, _check = connect_through(logged_in(alice), _url(mailbox), {"password": "wrong"})
     page = response.content.decode()
     assert response.status_code == 200
-    assert "Not saved" in page and "refused the login" in page
+    assert "Not connected" in page and "The server refused the login" in page
+    assert f'href="{_url(mailbox)}"' in page, "the password page, to try again"
     assert 'value="wrong"' not in page, "a password is never echoed back"
     mailbox.refresh_from_db()
     assert mailbox.password_encrypted == before
     assert mailbox.get_password() == mail_user.password
 
 
+def test_the_page_returns_before_anything_talks_to_the_server(mail_user, alice):
+    with listening() as silent:  # accepts connections, never answers
+        mailbox = _mailbox(
+            None, mail_user, owner=alice, imap_host="127.0.0.1", imap_port=silent.port
+        )
+        response = logged_in(alice).post(_url(mailbox), {"password": mail_user.password})
+        check = ConnectionCheck.objects.get()
+        assert response["Location"] == reverse("web:connection_check", args=[check.pk])
+        assert silent.accepted == 0
+    assert mail_user.password not in check.password_encrypted
+    mailbox.refresh_from_db()
+    assert mailbox.get_password() == OLD
+
+
 def test_an_unreachable_server_says_so_and_saves_nothing(dovecot, mail_user, alice):
     closed = free_port()
     mailbox = _mailbox(dovecot, mail_user, owner=alice, imap_port=closed)
-    response = logged_in(alice).post(_url(mailbox), {"password": mail_user.password})
-    assert f"cannot connect to {dovecot.host}:{closed}" in response.content.decode()
+    response, _check = connect_through(
+        logged_in(alice), _url(mailbox), {"password": mail_user.password}
+    )
+    assert "Could not connect to the server" in response.content.decode()
     mailbox.refresh_from_db()
     assert mailbox.get_password() == OLD
 
@@ -109,8 +130,10 @@ def test_an_unreachable_server_says_so_and_saves_nothing(dovecot, mail_user, ali
 def test_a_tls_failure_says_so_and_saves_nothing(dovecot, mail_user, alice):
     # The plain listener offers no STARTTLS: Postroom never falls back to plain text.
     mailbox = _mailbox(dovecot, mail_user, owner=alice, imap_security="starttls")
-    response = logged_in(alice).post(_url(mailbox), {"password": mail_user.password})
-    assert "does not offer STARTTLS" in response.content.decode()
+    response, _check = connect_through(
+        logged_in(alice), _url(mailbox), {"password": mail_user.password}
+    )
+    assert "TLS with the server failed" in response.content.decode()
     mailbox.refresh_from_db()
     assert mailbox.get_password() == OLD
 
@@ -123,8 +146,10 @@ def test_an_untrusted_certificate_says_so_and_saves_nothing(dovecot_tls, mail_us
         imap_port=dovecot_tls.imaps_port,
         imap_security="ssl",
     )
-    response = logged_in(alice).post(_url(mailbox), {"password": mail_user_tls.password})
-    assert "certificate is not trusted" in response.content.decode()
+    response, _check = connect_through(
+        logged_in(alice), _url(mailbox), {"password": mail_user_tls.password}
+    )
+    assert "Accept a self-signed certificate" in response.content.decode()
     mailbox.refresh_from_db()
     assert mailbox.get_password() == OLD
 
@@ -157,7 +182,7 @@ def test_a_shared_mailboxs_managers_change_it_and_nobody_else(dovecot, mail_user
     own_page = reverse("web:mailbox", args=[mailbox.pk])
     assert _url(mailbox) in logged_in(manager).get(own_page).content.decode()
     assert _url(mailbox) not in logged_in(replier).get(own_page).content.decode()
-    response = logged_in(manager).post(_url(mailbox), good)
+    response, _check = connect_through(logged_in(manager), _url(mailbox), good)
     assert response.status_code == 302
     assert response["Location"] == reverse("web:mailbox", args=[mailbox.pk])
     mailbox.refresh_from_db()
