@@ -17,6 +17,7 @@ from postroom.mail.models import Conversation, ConversationMessage, Message
 from postroom.mail.workflow import do_assign_new
 from postroom.mailboxes.models import Mailbox
 
+from .roundrobin import HeldTurns
 from .rules import Decision, RuleSet
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class Router:
         return self.rules.needs_body
 
     def prepare(self, messages: list[Message]) -> None:
+        """Read what the batch needs; from here on the caller's transaction holds the
+        round-robin locks the batch takes, until it commits."""
+        self.rules.held = HeldTurns()
         links = ConversationMessage.objects.filter(
             mailbox=self.mailbox, message__in=[m.pk for m in messages]
         ).select_related("conversation__responsible")
@@ -95,6 +99,10 @@ class Router:
                 )
                 continue
             assignments.append((conversation, decision.user, decision.reason))
+        if self.rules.held is not None:
+            # The batch's turns, in its transaction; a later decision writes its own.
+            self.rules.held.flush()
+            self.rules.held = None
         try:
             return do_assign_new(assignments)
         except Exception:  # its savepoint is rolled back; the capture stays

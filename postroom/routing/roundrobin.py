@@ -48,6 +48,37 @@ def take_turn(rule: DistributionRule, eligible: Iterable[int]) -> int | None:
     return user_id
 
 
+class HeldTurns:
+    """Turns taken for a batch in one transaction (the pipeline's capture): each rule's
+    row is locked and read at its first turn and held until the transaction ends, so the
+    batch's further turns are given in memory and written once by flush(), which the
+    caller runs before it commits. Runners assigning at once still queue on the lock."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, list] = {}  # rule id -> [turn row id, last user id, turns]
+
+    def take(self, rule: DistributionRule, eligible: Iterable[int]) -> int | None:
+        eligible = list(eligible)
+        if not eligible:
+            return None
+        row = self._rows.get(rule.pk)
+        if row is None:
+            with connection.cursor() as cursor:
+                row = self._rows[rule.pk] = [*_locked_turn(cursor, rule), 0]
+        row[1] = next_member(eligible, row[1])
+        row[2] += 1
+        return row[1]
+
+    def flush(self) -> None:
+        with connection.cursor() as cursor:
+            for turn_id, last, turns in self._rows.values():
+                cursor.execute(
+                    f"UPDATE {_TABLE} SET last_user_id = %s, turns = turns + %s WHERE id = %s",  # noqa: S608
+                    [last, turns, turn_id],
+                )
+        self._rows.clear()
+
+
 def peek_turn(rule: DistributionRule, eligible: Iterable[int]) -> int | None:
     """Whose turn it would be, without taking it ("Who would get this?")."""
     last = RuleTurn.objects.filter(rule=rule).values_list("last_user_id", flat=True).first()

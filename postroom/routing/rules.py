@@ -184,6 +184,9 @@ class RuleSet:
         self._away: set[int] | None = None
         self._loads: dict[int, int] | None = None
         self._readers: set[int] | None = None
+        # A batch's turns, held under their locks until its transaction ends (the
+        # pipeline sets it and flushes it); None: each turn in its own statements.
+        self.held: roundrobin.HeldTurns | None = None
 
     @classmethod
     def load(cls, mailbox: Mailbox) -> "RuleSet":
@@ -311,8 +314,11 @@ class RuleSet:
         if not eligible:
             return None, "everyone in its queue is away or at the load limit"
         by_id = {u.pk: u for u in eligible}
-        turn = roundrobin.peek_turn if preview else roundrobin.take_turn
-        return by_id[turn(rule, by_id)], ""
+        if preview:
+            return by_id[roundrobin.peek_turn(rule, by_id)], ""
+        if self.held is not None:
+            return by_id[self.held.take(rule, by_id)], ""
+        return by_id[roundrobin.take_turn(rule, by_id)], ""
 
     @property
     def readers(self) -> set[int]:

@@ -10,11 +10,12 @@ from django.db import connection, transaction
 
 from postroom.routing.actions import do_add_rule
 from postroom.routing.models import DistributionRule, RuleTurn
-from postroom.routing.roundrobin import next_member, peek_turn, take_turn
+from postroom.routing.roundrobin import HeldTurns, next_member, peek_turn, take_turn
 from postroom.testing.factories import MailboxFactory, UserFactory
 
 RUNNERS = 4
 TURNS_EACH = 40
+BATCH = 4  # not the queue's length: a batch must not be a whole round
 
 
 def test_the_turn_goes_to_the_next_member_after_the_last_one_and_wraps():
@@ -80,3 +81,47 @@ def test_four_runners_assigning_at_once_never_take_the_same_turn():
         worst = max(worst, max(counts.values()) - min(counts.values()))
     assert worst <= 1, f"spread reached {worst}: {counts}"
     assert set(counts.values()) == {total // len(people)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_four_runners_taking_turns_for_batches_at_once_take_them_in_order():
+    """GIVEN a round-robin over 5 people WHEN 4 runners each capture batches of 4 emails at
+    once, holding the batch's turns in memory (HeldTurns) and writing them at its end
+    THEN the batches queue on the lock: every turn once, in order, spread at most 1."""
+    people = [UserFactory() for _ in range(5)]
+    rule = do_add_rule(MailboxFactory(), kind="round-robin", queue_users=people)
+    eligible = [p.pk for p in people]
+    taken: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(RUNNERS)
+
+    def runner() -> None:
+        try:
+            start.wait(10)
+            for _ in range(TURNS_EACH // BATCH):
+                with transaction.atomic():
+                    held = HeldTurns()
+                    batch = [held.take(rule, eligible) for _ in range(BATCH)]
+                    time.sleep(0.002)  # the rest of the capture's transaction
+                    held.flush()
+                    last = RuleTurn.objects.values_list("turns", flat=True).get(rule=rule)
+                taken.extend((last - BATCH + n, user_id) for n, user_id in enumerate(batch, 1))
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner) for _ in range(RUNNERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors
+    total = RUNNERS * TURNS_EACH
+    assert sorted(number for number, _ in taken) == list(range(1, total + 1))
+    counts = Counter({pk: 0 for pk in eligible})
+    worst = 0
+    for _, user_id in sorted(taken):
+        counts[user_id] += 1
+        worst = max(worst, max(counts.values()) - min(counts.values()))
+    assert worst <= 1, f"spread reached {worst}: {counts}"
