@@ -16,6 +16,7 @@ from postroom.mail import rawstore
 from postroom.mail.models import Message, MessageCopy
 from postroom.mailboxes import personal
 from postroom.sync.ingress import Ingress
+from postroom.testing.dovecot import free_port
 from postroom.testing.factories import MailboxFactory, UserFactory
 from postroom.testing.postfix import Delivery, Postfix, installed
 from postroom.testing.tls import write_self_signed
@@ -260,3 +261,33 @@ def test_postfix_hands_mail_over_starttls_with_the_configured_certificate(tmp_pa
         finally:
             mta.remove()
     assert MessageCopy.objects.filter(mailbox=mailbox).count() == 1
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_mail_queued_while_the_ingress_is_down_arrives_once_when_it_is_back(protocol):
+    mailbox = MailboxFactory(address=f"sales@{protocol}.acme.test")
+    size = django_settings.POSTROOM["MAX_MESSAGE_SIZE"]
+    binds = {"smtp_bind": f"127.0.0.1:{free_port()}", "lmtp_bind": f"127.0.0.1:{free_port()}"}
+    server = Ingress(**binds, max_message_size=size, hostname="ingress.postroom.test").start()
+    mta = _postfix(server)
+    try:
+        assert _send(mta, _email(mailbox.address, "Before", b"1\r\n"), [mailbox.address]) == {}
+        mta.wait_for(_sent_to(mailbox.address, 1), what="the first delivery")
+        server.stop()
+        # Postfix knows the address (verified a moment ago) and queues the mail.
+        assert _send(mta, _email(mailbox.address, "While down", b"2\r\n"), [mailbox.address]) == {}
+        mta.wait_for(
+            lambda ds: [d for d in ds if d.to == mailbox.address and d.status == "deferred"],
+            what="the delivery to be deferred",
+        )
+        server = Ingress(**binds, max_message_size=size, hostname="ingress.postroom.test").start()
+        mta.flush()
+        done = mta.wait_for(_sent_to(mailbox.address, 2), what="the queued delivery")
+        assert [d.status for d in done] == ["sent", "sent"]
+        assert mta.queue() == ""
+    finally:
+        mta.remove()
+        server.stop()
+    assert MessageCopy.objects.filter(mailbox=mailbox).count() == 2
+    subjects = sorted(raw.split(b"Subject: ")[1].split(b"\r\n")[0] for raw in _stored_raw(mailbox))
+    assert subjects == [b"Before", b"While down"]
