@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -377,17 +378,50 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
                 if not ids:
                     break
                 SlaClock.objects.filter(pk__in=ids).update(**{mark: now})
-                clocks = list(
-                    SlaClock.objects.filter(pk__in=ids).select_related(
-                        "conversation__responsible", "mailbox", "policy__supervisor"
-                    )
-                )
+                clocks = _due(ids)
                 counts[name] += raise_them(clocks, now)
             if len(ids) < SWEEP_BATCH:
                 break
     if any(counts.values()):
         logger.info("SLA sweep: %s", counts)
     return counts
+
+
+@dataclass
+class _Due:
+    """What raising a deadline needs of it, read without building whole models (a
+    sweep after a long stop raises thousands at once)."""
+
+    due_at: datetime
+    conversation_id: int
+    subject: str
+    mailbox_address: str
+    responsible: object | None
+    policy: SlaPolicy | None
+    mailbox: Mailbox
+
+    @property
+    def label(self) -> str:
+        return f"“{self.subject or '(no subject)'}” in {self.mailbox_address}"
+
+
+def _due(ids: list[int]) -> list[_Due]:
+    from django.contrib.auth import get_user_model
+
+    rows = list(
+        SlaClock.objects.filter(pk__in=ids).values_list(
+            "due_at", "conversation_id", "conversation__subject", "conversation__responsible_id",
+            "policy_id", "mailbox_id",
+        )
+    )  # fmt: skip
+    people = get_user_model().objects.in_bulk({r[3] for r in rows if r[3]})
+    policies = SlaPolicy.objects.select_related("supervisor").in_bulk({r[4] for r in rows if r[4]})
+    mailboxes = Mailbox.objects.in_bulk({r[5] for r in rows})
+    return [
+        _Due(due_at, conversation_id, subject, mailboxes[mailbox_id].address,
+             people.get(responsible_id), policies.get(policy_id), mailboxes[mailbox_id])
+        for due_at, conversation_id, subject, responsible_id, policy_id, mailbox_id in rows
+    ]  # fmt: skip
 
 
 def _tell(items: list[tuple]) -> int:
@@ -400,31 +434,19 @@ def _when(moment: datetime) -> str:
     return timezone.localtime(moment).strftime("%a %d %b %H:%M")
 
 
-def _label(clock: SlaClock) -> str:
-    return f"“{clock.conversation.subject or '(no subject)'}” in {clock.mailbox.address}"
+def _url_of():
+    """conversation id -> its page's address; reversed once per sweep, not per deadline."""
+    marker = 987654321
+    pattern = workflow.conversation_url(Conversation(pk=marker))
+    return lambda conversation_id: pattern.replace(str(marker), str(conversation_id))
 
 
-def _raise_soon(clocks: list[SlaClock], now: datetime) -> int:
-    items = [
-        (
-            clock.conversation.responsible,
-            "deadline_soon",
-            f"Reply due soon: {_label(clock)} is due at {_when(clock.due_at)}",
-            workflow.conversation_url(clock.conversation),
-        )
-        for clock in clocks
-        if clock.due_at > now and clock.conversation.responsible_id
-    ]
-    _tell(items)
-    return len(items)
-
-
-def _supervisors(clocks: list[SlaClock]):
+def _supervisors(clocks: list[_Due]):
     """supervisors_of, asked once per policy and mailbox of the batch."""
     found: dict[tuple, list] = {}
 
-    def of(clock: SlaClock) -> list:
-        key = (clock.policy_id, clock.mailbox_id)
+    def of(clock: _Due) -> list:
+        key = (clock.policy.pk if clock.policy else None, clock.mailbox.pk)
         if key not in found:
             found[key] = supervisors_of(clock.policy, clock.mailbox)
         return found[key]
@@ -432,28 +454,48 @@ def _supervisors(clocks: list[SlaClock]):
     return of
 
 
-def _raise_breach(clocks: list[SlaClock], now: datetime) -> int:
-    items, supervisors = [], _supervisors(clocks)
+def _raise_soon(clocks: list[_Due], now: datetime) -> int:
+    url = _url_of()
+    items = [
+        (
+            clock.responsible,
+            "deadline_soon",
+            f"Reply due soon: {clock.label} is due at {_when(clock.due_at)}",
+            url(clock.conversation_id),
+        )
+        for clock in clocks
+        if clock.due_at > now and clock.responsible is not None
+    ]
+    _tell(items)
+    return len(items)
+
+
+def _raise_breach(clocks: list[_Due], now: datetime) -> int:
+    items, supervisors, url = [], _supervisors(clocks), _url_of()
     for clock in clocks:
-        text = f"Reply deadline missed: {_label(clock)} was due at {_when(clock.due_at)}"
-        url = workflow.conversation_url(clock.conversation)
-        if clock.conversation.responsible_id:
-            items.append((clock.conversation.responsible, "deadline_breached", text, url))
+        text = f"Reply deadline missed: {clock.label} was due at {_when(clock.due_at)}"
+        if clock.responsible is not None:
+            items.append((clock.responsible, "deadline_breached", text, url(clock.conversation_id)))
         else:  # nobody to tell but those who supervise
             text += " and nobody is responsible for it"
-            items += [(user, "deadline_breached", text, url) for user in supervisors(clock)]
+            items += [
+                (user, "deadline_breached", text, url(clock.conversation_id))
+                for user in supervisors(clock)
+            ]
     _tell(items)
     return len(clocks)
 
 
-def _raise_escalation(clocks: list[SlaClock], now: datetime) -> int:
-    items, supervisors = [], _supervisors(clocks)
+def _raise_escalation(clocks: list[_Due], now: datetime) -> int:
+    items, supervisors, url = [], _supervisors(clocks), _url_of()
     for clock in clocks:
         late = in_words(max(1, int((now - clock.due_at).total_seconds() // 60)))
-        who = clock.conversation.responsible or "nobody"
-        text = f"Still unanswered {late} after its deadline: {_label(clock)} (responsible: {who})"
-        url = workflow.conversation_url(clock.conversation)
-        items += [(user, "deadline_breached", text, url) for user in supervisors(clock)]
+        who = clock.responsible or "nobody"
+        text = f"Still unanswered {late} after its deadline: {clock.label} (responsible: {who})"
+        items += [
+            (user, "deadline_breached", text, url(clock.conversation_id))
+            for user in supervisors(clock)
+        ]
     _tell(items)
     return len(clocks)
 
