@@ -54,6 +54,8 @@ NEW_PASSWORD = "new-password"  # noqa: S105 - a word, no secret
 # A check still waiting after this long will not run (no job runner?): it is given up
 # and its password wiped.
 STALE_AFTER = timedelta(minutes=10)
+# A check that is over is kept this long (its page may be reloaded), then deleted.
+KEPT_FOR = timedelta(days=1)
 
 
 def failure_of(exc: imap.SyncError) -> str:
@@ -201,9 +203,14 @@ def give_up_if_stale(check: ConnectionCheck) -> bool:
 
 
 def give_up_stale_checks() -> int:
-    """Fail (and wipe) every check that waited past STALE_AFTER; how many."""
+    """Fail (and wipe) every check that waited past STALE_AFTER, and delete those over
+    for longer than KEPT_FOR; how many were given up."""
+    now = timezone.now()
+    ConnectionCheck.objects.exclude(status=ConnectionCheck.Status.CHECKING).filter(
+        finished_at__lt=now - KEPT_FOR
+    ).delete()
     stale = ConnectionCheck.objects.filter(
-        status=ConnectionCheck.Status.CHECKING, created_at__lt=timezone.now() - STALE_AFTER
+        status=ConnectionCheck.Status.CHECKING, created_at__lt=now - STALE_AFTER
     )
     return sum(give_up_if_stale(check) for check in stale)
 

@@ -232,6 +232,18 @@ def test_a_new_check_wipes_the_password_of_any_that_never_ran(dovecot, mail_user
     assert forgotten.password_encrypted == ""
 
 
+def test_a_check_over_for_a_day_is_deleted_by_the_next(dovecot, mail_user, admin):
+    client = logged_in(admin)
+    connect_through(client, URL, _form(dovecot, mail_user, password="wrong"))
+    old = ConnectionCheck.objects.get()
+    ConnectionCheck.objects.update(finished_at=old.finished_at - timedelta(days=2))
+
+    client.post(URL, _form(dovecot, mail_user))
+
+    assert not ConnectionCheck.objects.filter(pk=old.pk).exists()
+    assert ConnectionCheck.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     ("allowed", "refused"),
     [
