@@ -139,7 +139,7 @@ def decode_as(
             pass
     if codec is not None and codec not in _WESTERN:
         try:
-            return data.decode(codec), codec
+            text = data.decode(codec)
         except UnicodeDecodeError:
             # A sibling of the declared charset: GBK labelled Big5, EUC-JP labelled
             # Shift_JIS, or UTF-8 behind a CJK label.
@@ -156,6 +156,10 @@ def decode_as(
                     return data.decode("utf-8"), "utf-8"
                 except UnicodeDecodeError:
                     pass
+        else:
+            if codec in _FREQUENT:
+                return _likelier_sibling(data, text, codec)
+            return text, codec
     western = codec if codec in _WESTERN else "cp1252"
     text = data.decode(western, errors="replace")
     if not _looks_misread(text):
@@ -174,6 +178,32 @@ _FAMILIES: dict[str, tuple[str, ...]] = {
 }
 for _name in ("iso2022_jp_ext", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_3", "iso2022_jp_2004"):
     _FAMILIES[_name] = _FAMILIES["iso2022_jp"]
+
+
+def _likelier_sibling(data: bytes, text: str, codec: str) -> tuple[str, str]:
+    """The declared CJK reading, unless it is nonsense that a sibling charset reads well.
+
+    The CJK charsets share their byte ranges: EUC-JP bytes decode as Shift_JIS into
+    half-width katakana and private-use signs, GBK bytes as Big5 into rare characters.
+    Such a reading did not really decode: a sibling whose reading is far more plausible
+    (`_plausibility`) is taken instead. Text that reads well as declared is never touched.
+    """
+    sample = text[: _SAMPLE // 8]
+    score = _plausibility(sample, codec)
+    if score >= 0.75:
+        return text, codec
+    best = (text, codec)
+    for sibling in _FAMILIES.get(codec, ()):
+        if sibling not in _FREQUENT:
+            continue
+        try:
+            other = data.decode(sibling)
+        except UnicodeDecodeError:
+            continue
+        other_score = _plausibility(other[: _SAMPLE // 8], sibling)
+        if other_score >= score + 0.25:
+            best, score = (other, sibling), other_score
+    return best
 
 
 def _first_strict(data: bytes, codecs_: tuple[str, ...]) -> tuple[str, str] | None:

@@ -169,3 +169,30 @@ def test_it_recognises_other_bounces(headers, sender, subject, reason):
 
 def test_a_person_writing_undeliverable_is_not_a_bounce():
     assert parse_message(email(subject="Undeliverable goods, refund?")).kind == Kind.NORMAL
+
+
+def test_x_loop_marks_machine_mail():
+    parsed = parse_message(email("X-Loop: helpdesk@vendor.test"))
+    assert (parsed.kind, parsed.kind_reason) == (Kind.AUTO_REPLY, "X-Loop")
+
+
+def test_x_loop_on_a_list_post_is_a_list_post():
+    parsed = parse_message(email("X-Loop: dev@lists.test\nList-Id: <dev.lists.test>"))
+    assert (parsed.kind, parsed.kind_reason) == (Kind.LIST, "List-Id")
+
+
+def test_precedence_bulk_with_list_unsubscribe_is_a_list_post_not_an_auto_reply():
+    newsletter = "Precedence: bulk\nList-Unsubscribe: <https://news.test/u/1>"
+    parsed = parse_message(email(newsletter))
+    assert (parsed.kind, parsed.kind_reason) == (Kind.LIST, "List-Unsubscribe")
+    # Exchange's "no out-of-office replies, please" on a newsletter does not change it.
+    parsed = parse_message(email(newsletter + "\nX-Auto-Response-Suppress: OOF, AutoReply"))
+    assert parsed.kind == Kind.LIST
+
+
+def test_precedence_bulk_with_an_auto_reply_marker_stays_an_auto_reply():
+    headers = "Precedence: bulk\nList-Unsubscribe: <https://news.test/u/1>"
+    headers += "\nAuto-Submitted: auto-replied"
+    assert parse_message(email(headers)).kind == Kind.AUTO_REPLY
+    parsed = parse_message(email(headers.rsplit("\n", 1)[0], subject="Automatic reply: Hi"))
+    assert parsed.kind == Kind.AUTO_REPLY

@@ -483,3 +483,168 @@ def test_it_strips_reply_prefixes_and_ticket_tags(subject):
 def test_it_keeps_tags_and_colons_inside_the_subject():
     assert normalize_subject("Order [42]: Re: shipped") == "order [42]: re: shipped"
     assert normalize_subject("R2D2: status") == "r2d2: status"
+
+
+# -- issue 20: the mail that real mailers send ------------------------------------------
+
+
+def test_latin1_umlauts_in_subject_and_body_are_not_read_as_greek():
+    parsed = parse_message(
+        raw(
+            "From: =?ISO-8859-1?Q?J=FCrgen_M=FCller?= <j@customer.test>\n"
+            "Subject: =?ISO-8859-1?Q?=DCberm=E4=DFige_Gr=F6=DFe?=\n"
+            "Content-Type: text/plain; charset=ISO-8859-1\nContent-Transfer-Encoding: 8bit",
+            "Öl für Bär.".encode("latin-1"),
+        )
+    )
+    assert (parsed.subject, parsed.from_name, parsed.text) == (
+        "Übermäßige Größe",
+        "Jürgen Müller",
+        "Öl für Bär.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "subject"),
+    [
+        # Spaces inside the encoded text (RFC 2047 forbids them; Outlook and PHP send them).
+        ("=?iso-8859-1?Q?Gr=FC=DFe aus K=F6ln?=", "Grüße aus Köln"),
+        # Folded inside a base64 word: the line break lands in the middle of the text.
+        ("=?utf-8?B?0J/RgNC40LLQtdGC?=\r\n =?utf-8?B?INC80LjRgA==?=", "Привет мир"),
+        ("=?utf-8?B?0J/RgNC40LLQ\r\n tdGC?=", "Привет"),
+        # Adjacent, with no white space between them.
+        ("=?utf-8?Q?Gr=C3=BC?==?utf-8?Q?=C3=9Fe?=", "Grüße"),
+        # A UTF-8 character split between two quoted-printable words.
+        ("=?UTF-8?Q?K=C3?= =?UTF-8?Q?=B6ln?=", "Köln"),
+        # UTF-7, as Outlook 2000 wrote it.
+        ("=?utf-7?Q?Die_Hasen_und_die_Fr+APY-sche?=", "Die Hasen und die Frösche"),
+        # Lower-case hex, a language suffix (RFC 2231) and an unknown charset's ASCII.
+        ("=?utf-8*de?q?Gr=c3=bc=c3=9fe?= =?x-unknown?q?ok?=", "Grüßeok"),
+    ],
+)
+def test_it_decodes_encoded_words_as_mailers_write_them(header, subject):
+    assert parse_message(raw(f"{BASE}\nSubject: {header}")).subject == subject
+
+
+def test_it_reads_encoded_words_mixed_with_raw_8bit_text():
+    head = f"{BASE}\nSubject: Grüße =?utf-8?Q?aus_K=C3=B6ln?= — Müller"
+    assert parse_message(raw(head, charset="utf-8")).subject == "Grüße aus Köln — Müller"
+    head = f"{BASE}\nSubject: Grüße =?utf-8?Q?aus_K=C3=B6ln?=\n"
+    head += "Content-Type: text/plain; charset=latin-1"
+    assert parse_message(raw(head, charset="latin-1")).subject == "Grüße aus Köln"
+
+
+def test_iso_2022_jp_subject_with_nec_extensions_keeps_its_circled_digits():
+    # ① is NEC row 13 (0x2D21): written in JIS by hand, the rest by Python's codec.
+    word = base64.b64encode(b"\x1b$B-!\x1b(B" + "自動返信".encode("iso2022_jp")).decode()
+    parsed = parse_message(
+        raw(
+            f"{BASE}\nSubject: =?ISO-2022-JP?B?{word}?=\n"
+            "Content-Type: text/plain; charset=ISO-2022-JP\nContent-Transfer-Encoding: 7bit",
+            b'\x1b$B-"$N7o$G$9!#\x1b(B\r\n',
+        )
+    )
+    assert parsed.subject == "①自動返信"
+    assert parsed.text.strip() == "②の件です。"
+
+
+def test_shift_jis_body_labelled_iso_2022_jp_is_read():
+    text = "お世話になっております。請求書をお送りします。"
+    parsed = parse_message(
+        raw(
+            f"{BASE}\nSubject: x\nContent-Type: text/plain; charset=iso-2022-jp\n"
+            "Content-Transfer-Encoding: 8bit",
+            text.encode("cp932"),
+        )
+    )
+    assert parsed.text == text
+
+
+def test_undeclared_gbk_body_is_read_as_chinese():
+    text = "您好，请把三月份的发票寄给我们。谢谢！"
+    parsed = parse_message(raw(f"{BASE}\nSubject: x", text.encode("gbk")))
+    assert parsed.text == text
+
+
+def test_raw_gbk_display_name_and_file_name_use_the_messages_declared_charset():
+    name, filename = "张伟", "报价单.pdf"
+    attachment = (
+        b'Content-Type: application/pdf; name="' + filename.encode("gbk") + b'"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\nJVBERg==\r\n"
+    )
+    body = b"--XYZ\r\nContent-Type: text/plain; charset=gb2312\r\n\r\n"
+    body += "请查收附件。".encode("gbk") + b"\r\n--XYZ\r\n" + attachment + b"--XYZ--\r\n"
+    head = f"From: {name} <zhang@customer.test>\nTo: sales@acme.test\nSubject: x\n"
+    head += 'Content-Type: multipart/mixed; boundary="XYZ"'
+    parsed = parse_message(head.encode("gbk").replace(b"\n", b"\r\n") + b"\r\n\r\n" + body)
+    assert parsed.from_name == name
+    assert [a.filename for a in parsed.attachments] == [filename]
+    assert parsed.text == "请查收附件。"
+
+
+def test_raw_big5_file_name_is_read_with_the_big5_body_as_hint():
+    head = b"From: a@customer.test\r\nSubject: x\r\n"
+    head += b'Content-Type: multipart/mixed; boundary="XYZ"\r\n\r\n'
+    body = b"--XYZ\r\nContent-Type: text/plain; charset=big5\r\n\r\n"
+    body += "請查收附件。".encode("big5") + b"\r\n--XYZ\r\n"
+    body += b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="'
+    body += "報價單.pdf".encode("big5") + b'"\r\n\r\n%PDF\r\n--XYZ--\r\n'
+    assert [a.filename for a in parse_message(head + body).attachments] == ["報價單.pdf"]
+
+
+def test_raw_gbk_file_name_in_a_utf8_message_is_guessed_from_its_bytes():
+    head = b"From: a@customer.test\r\nSubject: x\r\n"
+    head += b'Content-Type: multipart/mixed; boundary="XYZ"\r\n\r\n'
+    body = b"--XYZ\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee attached\r\n--XYZ\r\n"
+    body += b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="'
+    body += "合同2024.pdf".encode("gbk") + b'"\r\n\r\n%PDF\r\n--XYZ--\r\n'
+    assert [a.filename for a in parse_message(head + body).attachments] == ["合同2024.pdf"]
+
+
+# -- senders that are not quite addresses
+
+
+@pytest.mark.parametrize(
+    ("headers", "name", "address"),
+    [
+        ("From:\nFrom: Anna <anna@customer.test>", "Anna", "anna@customer.test"),
+        ("From: Anna Schmidt", "Anna Schmidt", ""),
+        ("From: Anna Schmidt <>", "Anna Schmidt", ""),
+        ("From: Anna <anna>", "Anna", "anna"),
+        ("From: MAILER-DAEMON", "MAILER-DAEMON", ""),
+        ("From: =?utf-8?Q?J=C3=BCrgen_M=C3=BCller?=", "Jürgen Müller", ""),
+        # Comments are not part of the name (RFC 5322 appendix A.5)...
+        (
+            "From: Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>",
+            "Pete",
+            "pete@silly.test",
+        ),
+        ('From: "Jane Doe" (Sales) <jane@customer.test>', "Jane Doe", "jane@customer.test"),
+        # ... except in the old form, where the comment is the only name there is.
+        ("From: jane@customer.test (Jane Doe)", "Jane Doe", "jane@customer.test"),
+    ],
+)
+def test_a_sender_that_is_not_quite_an_address_is_kept(headers, name, address):
+    parsed = parse_message(raw(f"{headers}\nTo: sales@acme.test\nSubject: x"))
+    assert (parsed.from_name, parsed.from_address) == (name, address)
+    assert parsed.sender_header == "" and parsed.notice == ""
+
+
+@pytest.mark.parametrize(
+    ("headers", "header"),
+    [
+        ("Sender: Anna <anna@customer.test>\nReply-To: other@customer.test", "Sender"),
+        ("Reply-To: Anna <anna@customer.test>\nReturn-Path: <bounce@esp.test>", "Reply-To"),
+        ("From: <>\nReturn-Path: <anna@customer.test>", "Return-Path"),
+    ],
+)
+def test_a_missing_from_falls_back_and_says_so(headers, header):
+    parsed = parse_message(raw(f"{headers}\nTo: sales@acme.test\nSubject: x"))
+    assert parsed.from_address == "anna@customer.test"
+    assert parsed.sender_header == header
+    assert parsed.notice == f"This email has no From: the sender is taken from its {header}."
+
+
+def test_no_sender_at_all_stays_empty_without_a_notice():
+    parsed = parse_message(raw("To: sales@acme.test\nSubject: x\nReturn-Path: <>"))
+    assert (parsed.from_name, parsed.from_address, parsed.notice) == ("", "", "")
