@@ -358,7 +358,9 @@ def _apply(message: Message, parsed: ParsedMessage) -> None:
     message.body_truncated = text_cut or html_cut
     message.kind = parsed.kind
     message.thread_index = parsed.thread_index
-    message.status, message.error = Message.Status.PARSED, ""
+    # A parsed email's error is what a reader should know of how it was read (a sender
+    # taken from Reply-To for want of a From); empty for nearly all.
+    message.status, message.error = Message.Status.PARSED, parsed.notice
 
 
 def _write_parsed(pending: list[Message], parts: dict[int, ParsedMessage | None]) -> None:

@@ -204,3 +204,22 @@ def test_reprocess_moves_a_reply_into_its_conversation(inbox, monkeypatch):
     assert not Conversation.objects.filter(pk=alone.pk).exists()
     conversation.refresh_from_db()
     assert conversation.message_count == 2
+
+
+# -- senders (issue 20) -------------------------------------------------------------------
+
+
+def test_a_sender_taken_from_reply_to_is_said_on_the_message(inbox):
+    raw = b"Reply-To: Anna <anna@customer.test>\r\nTo: sales@acme.test\r\nSubject: Hi\r\n\r\nx\r\n"
+    message = arrive(inbox, 1, raw)
+    assert (message.status, message.from_name, message.from_address) == (
+        Message.Status.PARSED,
+        "Anna",
+        "anna@customer.test",
+    )
+    assert message.error == "This email has no From: the sender is taken from its Reply-To."
+
+
+def test_a_sender_with_a_name_only_is_stored_without_a_notice(inbox):
+    message = arrive(inbox, 1, b"From: Anna Schmidt <>\r\nSubject: Hi\r\n\r\nx\r\n")
+    assert (message.from_name, message.from_address, message.error) == ("Anna Schmidt", "", "")
