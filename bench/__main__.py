@@ -25,6 +25,7 @@ from types import FrameType
 from . import (
     assign_bench,
     capture_cost,
+    fidelity,
     hostile_mail,
     idle_500,
     inbox_bench,
@@ -49,6 +50,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Harness, Table], None], float]] = {
     "inbox": (inbox_bench.run, 600),
     "assign": (assign_bench.run, 600),
     "hostile": (hostile_mail.run, 300),
+    "fidelity": (fidelity.run, 120),
     "sla": (sla_bench.run, 900),
 }
 

@@ -145,6 +145,15 @@ def decode_as(
             # Shift_JIS, or UTF-8 behind a CJK label.
             if found := _first_strict(data, _FAMILIES.get(codec, ())):
                 return found
+            if codec == "utf-8":
+                valid = sum(len(seq) for seq in _UTF8_SEQUENCE.findall(data))
+                if not said or valid * 2 < sum(b >= 0x80 for b in data):
+                    # Mostly not UTF-8: 8-bit text under a UTF-8 label (Netscape 4.7 sent
+                    # Latin-1 so) or hint, read as undeclared.
+                    return _undeclared(data, hint)
+                # UTF-8 with a few bytes of another charset pasted in (a signature, a
+                # quoted reply): those bytes read as windows-1252, not as U+FFFD.
+                return data.decode("utf-8", errors=_BYTES_AS_WESTERN), "utf-8"
             text = data.decode(codec, errors="replace")
             # A stray byte in otherwise good text stays a U+FFFD (up to 1 in 20); text
             # that is mostly undecodable is in some other charset: read as undeclared.
@@ -160,11 +169,31 @@ def decode_as(
             if codec in _FREQUENT:
                 return _likelier_sibling(data, text, codec)
             return text, codec
-    western = codec if codec in _WESTERN else "cp1252"
+    return _undeclared(data, hint, codec if codec in _WESTERN else "cp1252")
+
+
+def _undeclared(data: bytes, hint: str | None, western: str = "cp1252") -> tuple[str, str]:
+    """8-bit bytes without a usable declaration: Western unless they cannot be."""
     text = data.decode(western, errors="replace")
     if not _looks_misread(text):
         return text, western
     return _guess(data, codec_for(hint)) or (text, western)
+
+
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+_BYTES_AS_WESTERN = "postroom-bytes-as-windows-1252"
+
+
+def _bytes_as_western(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    bad = error.object[error.start : error.end]
+    return bad.decode("cp1252", errors="replace"), error.end
+
+
+codecs.register_error(_BYTES_AS_WESTERN, _bytes_as_western)
 
 
 # When the declared charset fails on the bytes, what its senders really wrote instead.

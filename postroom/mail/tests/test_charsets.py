@@ -122,3 +122,14 @@ def test_short_big5_is_read_as_big5_with_the_message_charset_as_hint():
 def test_gbk_labelled_big5_is_read_as_gbk():
     text = "请查收附件中的合同。"
     assert decode(text.encode("gbk"), "big5") == text
+
+
+def test_latin1_text_labelled_utf8_is_read_as_latin1_not_as_replacement_characters():
+    # Netscape 4.7 sent its Latin-1 so (stalwart's corpus, legacy/033.eml).
+    text = "Die Hasen klagten einst über ihre mißliche Lage."
+    assert decode_as(text.encode("latin-1"), "utf-8") == (text, "cp1252")
+
+
+def test_utf8_with_a_pasted_latin1_signature_keeps_both():
+    data = "Grüße — ".encode() + "Jürgen Müller".encode("latin-1")
+    assert decode_as(data, "utf-8") == ("Grüße — Jürgen Müller", "utf-8")
