@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "postroom.crm",
     "postroom.routing",
     "postroom.outbound",
+    "postroom.tracking",
     "postroom.web",
     "postroom.cli",
 ]
@@ -342,6 +343,15 @@ POSTROOM = {
     # Undo-send: seconds an email written in the UI waits before its first attempt,
     # while the sender may take it back as a draft (0: sent at once, no Undo).
     "UNDO_SEND_SECONDS": float(os.environ.get("POSTROOM_UNDO_SEND_SECONDS", "10")),
+    # Email tracking (README "Tracking"): the base URL of the open image and the link
+    # redirects in sent mail, loads per minute one IP address may make, and the seconds
+    # after delivery within which an image proxy's or a scanner's fetch is a prefetch.
+    "TRACKING_URL": os.environ.get("POSTROOM_TRACKING_URL")
+    or PUBLIC_URL
+    or os.environ.get("POSTROOM_BASE_URL")
+    or "http://127.0.0.1:8000",
+    "TRACKING_RATE_PER_MINUTE": int(os.environ.get("POSTROOM_TRACKING_RATE_PER_MINUTE", "300")),
+    "TRACKING_PREFETCH_SECONDS": float(os.environ.get("POSTROOM_TRACKING_PREFETCH_SECONDS", "60")),
     # Bytes the attachments of one email may add up to (before base64).
     "MAX_ATTACHMENTS_SIZE": int(
         os.environ.get("POSTROOM_MAX_ATTACHMENTS_SIZE", str(25 * 1024 * 1024))

@@ -28,6 +28,8 @@ urlpatterns = [
         password_reset_views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
+    # Tracking: the open image and link redirects in sent mail, public, no login.
+    path("t/", include("postroom.tracking.urls")),
     path("", include("django.contrib.auth.urls")),
     path("", include("postroom.web.urls")),
 ]

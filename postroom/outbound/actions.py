@@ -141,13 +141,15 @@ def do_send_email(
     undo_seconds: float | None = None,
     draft: Draft | None = None,
     seen_message_id: int | None = None,
+    track: bool = True,
 ) -> OutboxMessage:
     """Queue an email from the mailbox; sent by a job once this transaction commits.
 
     The same idempotency key returns the email already queued (a double-clicked Send).
     It waits `undo_seconds` (POSTROOM_UNDO_SEND_SECONDS unless given; machine mail
     passes 0) before its first attempt, during which do_undo_send takes it back. The
-    draft it was written in, if any, is deleted with the same commit.
+    draft it was written in, if any, is deleted with the same commit. `track` False
+    asks that its opens and clicks are not tracked (the tracking app reads it).
     """
     key = idempotency_key or new_idempotency_key()
     if existing := OutboxMessage.objects.filter(idempotency_key=key).first():
@@ -205,6 +207,7 @@ def do_send_email(
         "subject": composition.subject,
         "html": composition.html or richtext.text_to_html(composition.body),
         "attachments": composition.attachments,
+        "track": track,
     }
     try:
         with transaction.atomic():

@@ -240,13 +240,7 @@ def deliver(outbox_id: int) -> None:
             _mark_sent(outbox, note="found in the Sent folder after an interrupted attempt")
             return
     try:
-        accepted = smtp.send(
-            smtp_server_of(outbox.mailbox),
-            outbox.sender,
-            outbox.recipients,
-            bytes(outbox.raw),
-            timeout=_config("SMTP_TIMEOUT"),
-        )
+        accepted = _send(outbox)
     except smtp.MaybeDelivered as exc:
         _retry(outbox, str(exc), unknown=True)
     except smtp.TemporaryFailure as exc:
@@ -261,6 +255,46 @@ def deliver(outbox_id: int) -> None:
     else:
         refused = "; ".join(f"{rcpt}: {words}" for rcpt, words in accepted.refused.items())
         _mark_sent(outbox, note=f"not delivered to {refused}" if refused else "")
+
+
+# Per-recipient copies of an email (the tracking app's, registered in its ready()):
+# a function (outbox) -> None to send the email as it is, or a list of copies, each
+# with .recipients, .raw and .on_sent() (called once the server took that copy, so
+# that a retry sends only the copies not taken yet).
+_copy_makers: list = []
+
+
+def register_copies(maker) -> None:
+    if maker not in _copy_makers:
+        _copy_makers.append(maker)
+
+
+def _send(outbox: OutboxMessage) -> smtp.Accepted:
+    """One SMTP transaction for the email, or one per copy when a maker asks for them."""
+    server, timeout = smtp_server_of(outbox.mailbox), _config("SMTP_TIMEOUT")
+    copies = next((c for m in _copy_makers if (c := m(outbox)) is not None), None)
+    if copies is None:
+        return smtp.send(
+            server, outbox.sender, outbox.recipients, bytes(outbox.raw), timeout=timeout
+        )
+    refused: dict[str, str] = {}
+    taken = 0
+    for copy in copies:
+        try:
+            accepted = smtp.send(server, outbox.sender, copy.recipients, copy.raw, timeout=timeout)
+        except smtp.PermanentFailure as exc:
+            # One recipient's address refused is a note, as in one transaction to all;
+            # a refused login or sender fails the first copy already, and so the email.
+            if not taken and copy is copies[-1]:
+                raise
+            refused.update({r: str(exc) for r in copy.recipients})
+            continue
+        copy.on_sent()
+        taken += 1
+        refused.update(accepted.refused)
+    if not taken and copies:
+        raise smtp.PermanentFailure("; ".join(dict.fromkeys(refused.values())))
+    return smtp.Accepted(refused=refused)
 
 
 @transaction.atomic

@@ -60,6 +60,8 @@ class ComposeForm(forms.Form):
     body = forms.CharField(required=False, strip=False)
     # Ties a submission to one rendering of the form, so a double-click sends once.
     token = forms.CharField(max_length=64, widget=forms.HiddenInput)
+    # Tracking (opens, clicks) is on unless the sender ticks this for the email.
+    untracked = forms.BooleanField(required=False)
 
     def _addresses(self, name: str) -> list[str]:
         try:
@@ -217,6 +219,7 @@ def _post(request, mailbox, kind, done, parent, conversation, offered) -> HttpRe
                 idempotency_key=data["token"],
                 draft=draft,
                 seen_message_id=_seen(request, conversation),
+                track=not data["untracked"],
             )
         except NewerEmailError as exc:
             form.add_error(None, str(exc))

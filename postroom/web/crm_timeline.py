@@ -19,6 +19,7 @@ from postroom.crm.models import Company, Contact, Deal, SmartItem, TimelineEntry
 from postroom.mail.models import ConversationMessage
 from postroom.mail.workflow import reply_waits
 from postroom.mailboxes.access import mailboxes_for
+from postroom.tracking.display import read_states
 
 # The page shows the newest entries; an item with years of mail stays fast.
 TIMELINE_LIMIT = 200
@@ -37,6 +38,8 @@ class TimelineRow:
     conversation_id: int | None = None
     # An outgoing email's reply history: how long the customer had waited for it.
     waited_seconds: int | None = None
+    # An outgoing tracked email's "Read" state (postroom.tracking.display.ReadState).
+    read: object = None
 
 
 def _related_items(user, item: models.Model) -> list[models.Model]:
@@ -100,6 +103,7 @@ def timeline_for(user, item: models.Model) -> list[TimelineRow]:
         ).values_list("message_id", "conversation_id")
     )
     waits = reply_waits(readable)
+    reads = read_states(readable)
     rows = []
     for entry in kept:
         on = {}
@@ -123,6 +127,7 @@ def timeline_for(user, item: models.Model) -> list[TimelineRow]:
                     snippet=snippet,
                     conversation_id=conversations.get(message.pk),
                     waited_seconds=waits.get(message.pk),
+                    read=reads.get(message.pk),
                     **on,
                 )
             )

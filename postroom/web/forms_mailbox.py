@@ -24,6 +24,7 @@ from postroom.mailboxes.actions import (
 )
 from postroom.mailboxes.models import CrmRuleKind, Mailbox, MailboxGrant, Security
 from postroom.outbound.models import OutboundSettings
+from postroom.tracking.switches import mailbox_tracks
 
 SMART = "smart:"  # a smart rule's choice is "smart:<slug of the type>"
 
@@ -179,6 +180,11 @@ class MailboxSettingsForm(forms.Form):
         help_text="Turn off for providers whose SMTP server files it there itself (Gmail, "
         "Microsoft 365), or every reply is there twice.",
     )
+    track_emails = forms.BooleanField(
+        label="Track opens and clicks of sent mail",
+        required=False,
+        help_text="A tracking image and links through Postroom in mail to customers.",
+    )
 
     def __init__(self, *args, mailbox: Mailbox, **kwargs) -> None:
         super().__init__(*args, initial=self.initial_for(mailbox), **kwargs)
@@ -210,6 +216,7 @@ class MailboxSettingsForm(forms.Form):
             "crm_responsible": mailbox.crm_responsible_id,
             "crm_notify": list(mailbox.crm_notify.values_list("pk", flat=True)),
             "save_to_sent": OutboundSettings.of(mailbox).save_to_sent,
+            "track_emails": mailbox_tracks(mailbox.pk),
         }
 
     def sync_settings(self, mailbox: Mailbox) -> SyncSettings:

@@ -25,6 +25,7 @@ from postroom.mailboxes import personal
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.actions import MailboxError
 from postroom.mailboxes.models import Mailbox, MailboxGrant
+from postroom.tracking import switches as tracking_switches
 from postroom.twofactor.actions import has_second_factor
 
 from .connecting import change_password, initial_from, start
@@ -70,8 +71,18 @@ def profile(request):
         "tracker": tracker,
         "tracker_address": personal.tracker_address_of(tracker),
         "has_second_factor": has_second_factor(request.user),
+        "tracks_emails": tracking_switches.user_tracks(request.user.pk),
     }
     return render(request, "personal/profile.html", context)
+
+
+@login_required
+@require_POST
+def email_tracking(request):
+    """The user's switch for tracking opens and clicks of the emails they send."""
+    tracking_switches.do_set_user_tracking(request.user, bool(request.POST.get("track")))
+    messages.success(request, "Saved: your choice on tracking the emails you send.")
+    return redirect("web:profile")
 
 
 @login_required

@@ -24,6 +24,7 @@ from postroom.mailboxes.actions import (
 )
 from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.outbound.actions import do_set_save_to_sent
+from postroom.tracking.switches import do_set_mailbox_tracking
 
 from .access import get_mailbox_for_user
 from .connecting import connect_ingress_only, initial_from, start
@@ -68,6 +69,7 @@ def mailbox_settings(request, mailbox_id: int):
                 do_configure_mailbox_crm(mailbox, **form.crm_settings())
                 if "save_to_sent" in form.fields:
                     do_set_save_to_sent(mailbox, form.cleaned_data["save_to_sent"])
+                do_set_mailbox_tracking(mailbox, form.cleaned_data["track_emails"])
         except (MailboxError, CrmError) as exc:
             form.add_error(None, f"Not saved: {exc}")
         else:

@@ -231,6 +231,7 @@ urlpatterns = [
     # The user's own: profile with the BCC tracker, personal mailboxes (personal_views.py).
     path("me/", personal_views.profile, name="profile"),
     path("me/tracker/regenerate/", personal_views.tracker_regenerate, name="tracker_regenerate"),
+    path("me/email-tracking/", personal_views.email_tracking, name="email_tracking"),
     # The second factor of the user's logins (login_views.py).
     path("me/two-factor/", login_views.two_factor, name="two_factor"),
     path(

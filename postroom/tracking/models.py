@@ -1,0 +1,86 @@
+"""Opens and clicks of sent emails.
+
+A TrackedEmail is made when an Outbox email is first delivered with tracking: the
+external recipients who got a tracked copy and the links of its HTML, in order; the
+tokens in those copies point into these lists by index, signed (tokens.py).
+"""
+
+from django.conf import settings
+from django.db import models
+
+from postroom.mailboxes.models import Mailbox
+from postroom.outbound.models import OutboxMessage
+
+
+class TrackedEmail(models.Model):
+    outbox = models.OneToOneField(
+        OutboxMessage, primary_key=True, on_delete=models.CASCADE, related_name="tracking"
+    )
+    # External recipients, each with a copy of their own; a token names one by index.
+    recipients = models.JSONField(default=list)
+    # The links of the email's HTML (http and https only): a click redirects only here.
+    links = models.JSONField(default=list)
+    # Recipients whose copy the SMTP server took: a retry after a failure with a later
+    # copy does not send theirs again.
+    delivered = models.JSONField(default=list)
+    # The first open by a person (not a prefetch): set once, by the request that
+    # recorded it, which also tells the sender.
+    first_read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"tracking of outbox {self.outbox_id}"
+
+
+class TrackingEvent(models.Model):
+    """One load of the tracking image (an open) or of a rewritten link (a click)."""
+
+    class Kind(models.TextChoices):
+        OPEN = "open", "Opened"
+        CLICK = "click", "Clicked"
+
+    email = models.ForeignKey(TrackedEmail, on_delete=models.CASCADE, related_name="events")
+    recipient = models.CharField(max_length=320)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    url = models.TextField(blank=True)  # the link's target, for clicks
+    at = models.DateTimeField()
+    # gmail, outlook, apple_mail, yahoo, thunderbird, browser, scanner, unknown
+    client = models.CharField(max_length=32, blank=True)
+    # An image proxy or a scanner fetching on delivery, not a person reading.
+    is_prefetch = models.BooleanField(default=False)
+    # Where it came from, to tell one open from a replay (never shown).
+    source = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        indexes = [
+            models.Index(fields=["email", "recipient", "at"], name="tracking_event_email"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.email_id} by {self.recipient} at {self.at}"
+
+
+class TrackingSettings(models.Model):
+    """One switch per mailbox or per user; no row: tracking on."""
+
+    mailbox = models.OneToOneField(
+        Mailbox, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name_plural = "tracking settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(mailbox__isnull=True, user__isnull=False)
+                | models.Q(mailbox__isnull=False, user__isnull=True),
+                name="tracking_settings_of_mailbox_or_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"tracking {'on' if self.enabled else 'off'}"
