@@ -179,15 +179,17 @@ def test_a_20_mb_message_and_a_burst_arrive_once(ingress, postfix, protocol):
     assert stored_big.endswith(big)
 
 
-def test_an_unknown_recipient_is_refused_at_postfixs_door(ingress, postfix):
-    mailbox = MailboxFactory(address="sales@smtp.acme.test")
-    raw = _email("nobody@smtp.acme.test", "Hello", b"Anyone?\r\n")
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_an_unknown_recipient_is_refused_at_postfixs_door(ingress, postfix, protocol):
+    mailbox = MailboxFactory(address=f"sales@{protocol}.acme.test")
+    nobody = f"nobody@{protocol}.acme.test"
+    raw = _email(nobody, "Hello", b"Anyone?\r\n")
     with smtplib.SMTP(postfix.host, postfix.port, timeout=60) as client:
         client.ehlo()
         client.mail(SENDER)
-        # Postfix asks the ingress (a probe: MAIL FROM:<> and RCPT, no DATA) and refuses
+        # Postfix asks the ingress (a probe: MAIL FROM and RCPT, no DATA) and refuses
         # at RCPT, so the sender's own server tells them, and Postfix bounces nothing.
-        code, reply = client.rcpt("nobody@smtp.acme.test")
+        code, reply = client.rcpt(nobody)
         assert code == 550, reply
         assert b"5.1.1" in reply and b"no such mailbox here" in reply
         assert client.rcpt("x@elsewhere.test")[0] == 554, "and relays nowhere else"
