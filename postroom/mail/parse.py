@@ -10,6 +10,11 @@ is decoded here, not by the library, because the library trusts declared charset
 their raw values for the same reason and for speed: RFC 2047 encoded words are decoded
 by `decode_words`, raw 8-bit header bytes (RFC 6532 UTF-8, or some legacy charset) by
 `charsets`, and only the headers Postroom uses are looked at.
+
+What mail clients do and the library does not is done here too: the text, HTML and
+image parts of a multipart/mixed are joined in their order, a delivery report's
+machine-readable parts are shown as a "Delivery report" block, uuencoded files in a text
+body become attachments, and base64 cut short is decoded as far as it goes.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import html as html_escape
 import mimetypes
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import policy
-from email.errors import MissingHeaderBodySeparatorDefect
+from email.errors import InvalidBase64LengthDefect, MissingHeaderBodySeparatorDefect
 from email.generator import BytesGenerator
 from email.message import Message
 from email.parser import BytesParser
@@ -90,12 +96,18 @@ class ParsedMessage:
     # ("Sender", "Reply-To", "Return-Path"); "" when it came from From.
     sender_header: str = ""
 
+    # Other things a reader should know of how the email was read (a cut-short part).
+    notices: list[str] = field(default_factory=list)
+
     @property
     def notice(self) -> str:
         """What a reader should know about how this email was read; "" when nothing."""
+        said = list(self.notices)
         if self.sender_header:
-            return f"This email has no From: the sender is taken from its {self.sender_header}."
-        return ""
+            said.insert(
+                0, f"This email has no From: the sender is taken from its {self.sender_header}."
+            )
+        return " ".join(said)
 
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
@@ -418,6 +430,7 @@ class _Content:
     # Declared charset -> the one the body really was in, when they differ.
     lies: dict[str, str] = field(default_factory=dict)
     charset: str | None = None
+    notices: list[str] = field(default_factory=list)
 
 
 def _raw_header(part: Message, name: str) -> str:
@@ -522,9 +535,32 @@ def _bodies(msg: Message) -> tuple[Message | None, Message | None]:
     return text, html
 
 
+def _payload(part: Message) -> tuple[bytes, bool]:
+    """A leaf's decoded bytes, and whether its base64 was cut short.
+
+    The stdlib gives back base64 of an impossible length (a mailer or a relay cut it
+    mid-way) still encoded; it is decoded here as far as it goes, as mail clients do.
+    """
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return str(payload or "").encode("utf-8", "surrogateescape"), False
+    if not any(isinstance(d, InvalidBase64LengthDefect) for d in part.defects):
+        return payload, False
+    encoded = re.sub(rb"[^A-Za-z0-9+/]", b"", payload.split(b"=", 1)[0])
+    whole = len(encoded) // 4 * 4
+    rest = encoded[whole:]
+    try:
+        data = base64.b64decode(encoded[:whole])
+        if len(rest) >= 2:
+            data += base64.b64decode(rest + b"=" * (4 - len(rest)))
+    except (binascii.Error, ValueError):
+        return payload, False
+    return data, True
+
+
 def _decode_text(part: Message, lies: dict[str, str], hint: str | None) -> tuple[str, str]:
     """A text part as text, and the codec it was read with."""
-    payload = part.get_payload(decode=True)
+    payload, _cut = _payload(part)
     if not isinstance(payload, bytes):
         payload = str(payload or "").encode("utf-8", "surrogateescape")
     declared = _param(_raw_header(part, "content-type"), "charset")
@@ -666,13 +702,35 @@ def _content(msg: Message, hint: str | None = None, depth: int = 0) -> _Content:
             content.charset = codec
     hint = hint or content.charset
     forwarded: list[str] = []
+    reports: list[str] = []
+    # Text and HTML parts side by side in a multipart/mixed (several of each, images
+    # between): shown all, in order, as mail clients do, not only the first HTML.
+    inline = [(p, c) for p, c, parent in leaves if parent == "mixed" and _is_inline_text(p, c)]
+    in_order: list[tuple[str, str]] | None = None
+    if len(inline) > 1 and any(c == "text/html" for _p, c in inline):
+        in_order = []
     position = 0
     for part, ctype, parent in leaves:
+        content_type = _safe_type(ctype)
+        if in_order is not None and parent == "mixed" and _is_inline_text(part, ctype):
+            if part is text_part:
+                in_order.append(("text", content.text))
+            elif part is html_part:
+                in_order.append(("html", content.html))
+            else:
+                decoded, _codec = _decode_text(part, content.lies, hint)
+                in_order.append(("html" if ctype == "text/html" else "text", decoded))
+            continue
         if part is text_part or part is html_part:
             continue
-        content_type = _safe_type(ctype)
+        if parent == "report" and content_type in _REPORT_TYPES:
+            # The machine-readable part of a delivery or read report: shown as text.
+            data = _message_bytes(part) if part.is_multipart() else _payload(part)[0]
+            reports.append(_text(charsets.decode(data).replace("\r\n", "\n")).strip())
+            continue
         if (
-            text_part is not None
+            in_order is None
+            and text_part is not None
             and content_type == "text/plain"
             and parent == "mixed"
             and _disposition(part) != "attachment"
@@ -690,8 +748,12 @@ def _content(msg: Message, hint: str | None = None, depth: int = 0) -> _Content:
             if is_email and part.is_multipart() and depth < _MAX_FORWARD_DEPTH:
                 forwarded.append(_forwarded_text(part.get_payload(0), hint, depth))
         else:
-            payload = part.get_payload(decode=True)
-            data = payload if isinstance(payload, bytes) else b""
+            data, cut_short = _payload(part)
+            if cut_short:
+                content.notices.append(
+                    f"The attachment {filename} was cut short in transit: "
+                    "it holds what arrived of it."
+                )
         if content_type in _TNEF_TYPES or filename.lower() == "winmail.dat":
             unpacked = _unpack_tnef(data, hint)
             if unpacked is not None:
@@ -700,9 +762,22 @@ def _content(msg: Message, hint: str | None = None, depth: int = 0) -> _Content:
                 content.html = content.html or unpacked.html
                 continue
         content_id = _raw_header(part, "content-id").strip().strip("<>").strip()
+        if in_order is not None and parent == "mixed" and content_type.startswith("image/"):
+            # An image between the parts shows where it was sent.
+            content_id = content_id or f"postroom-part-{position}"
+            in_order.append(("image", content_id))
         content.attachments.append(
             ParsedAttachment(filename, content_type, data, _text(content_id, 998))
         )
+    if in_order:
+        _join_in_order(content, in_order)
+    if reports:
+        block = "---------- Delivery report ----------\n" + "\n\n".join(reports)
+        content.text = f"{content.text.rstrip()}\n\n{block}".lstrip("\n")
+        if content.html:
+            content.html += f'<pre style="white-space: pre-wrap">{html_escape.escape(block)}</pre>'
+    if "\nbegin " in f"\n{content.text}":
+        content.text = _uudecoded(content.text, content.attachments)
     if forwarded:
         content.text = "\n\n".join([content.text.rstrip(), *forwarded]).lstrip("\n")
     if content.html and content.attachments:
@@ -713,6 +788,69 @@ def _content(msg: Message, hint: str | None = None, depth: int = 0) -> _Content:
             cid = attachment.content_id.lower()
             attachment.is_inline = bool(cid) and cid in cited
     return content
+
+
+_REPORT_TYPES = frozenset(
+    {
+        "message/delivery-status", "message/global-delivery-status",
+        "message/disposition-notification", "message/global-disposition-notification",
+        "text/rfc822-headers", "message/rfc822-headers", "message/global-headers",
+    }
+)  # fmt: skip
+
+
+def _is_inline_text(part: Message, ctype: str) -> bool:
+    return (
+        ctype in ("text/plain", "text/html")
+        and _disposition(part) != "attachment"
+        and not _get_filename(part)
+    )
+
+
+def _join_in_order(content: _Content, in_order: list[tuple[str, str]]) -> None:
+    """One HTML body (and its text) of the text, HTML and image parts in their order."""
+    html, text = [], []
+    for kind, value in in_order:
+        if kind == "html":
+            html.append(value)
+            text.append(_text_of_html(value))
+        elif kind == "text":
+            escaped = html_escape.escape(value)
+            html.append(f'<pre style="white-space: pre-wrap">{escaped}</pre>')
+            text.append(value)
+        else:
+            html.append(f'<p><img src="cid:{html_escape.escape(value, quote=True)}" alt=""></p>')
+    content.html = "\n".join(html)
+    content.text = "\n\n".join(t.strip("\n") for t in text if t.strip())
+
+
+_UU_BLOCK = re.compile(r"^begin [0-7]{3,4} ([^\n]+)\n(.*?)^end[ \t]*$\n?", re.M | re.S)
+
+
+def _uudecoded(text: str, attachments: list[ParsedAttachment]) -> str:
+    """Uuencoded files inside a text body ("begin 644 name" ... "end") as attachments."""
+
+    def extract(match: re.Match[str]) -> str:
+        data = bytearray()
+        for line in match.group(2).splitlines():
+            if not line or line in ("`", " "):
+                continue
+            try:
+                data += binascii.a2b_uu(line)
+            except binascii.Error:
+                # Writers that pad short lines wrongly: decode the bytes the count says.
+                count = (((ord(line[0]) - 32) & 63) * 4 + 5) // 3
+                try:
+                    data += binascii.a2b_uu(line[:count])
+                except binascii.Error:
+                    return match.group(0)  # not uuencode after all: left as text
+        name = safe_filename(match.group(1).strip()) or "uuencoded.bin"
+        guessed = _MIME_TYPES.guess_type(name)[0] or "application/octet-stream"
+        attachments.append(ParsedAttachment(name, guessed, bytes(data)))
+        return ""
+
+    decoded, found = _UU_BLOCK.subn(extract, text)
+    return decoded.rstrip() + "\n" if found else text
 
 
 def _telling(codec: str | None) -> bool:
@@ -823,6 +961,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         bounced_message_id=_text(kind.bounced_message_id),
         thread_index=_thread_index(headers.get("thread-index", "")),
         sender_header="" if sender_header == "from" else sender_header.title(),
+        notices=content.notices,
     )
 
 

@@ -648,3 +648,69 @@ def test_a_missing_from_falls_back_and_says_so(headers, header):
 def test_no_sender_at_all_stays_empty_without_a_notice():
     parsed = parse_message(raw("To: sales@acme.test\nSubject: x\nReturn-Path: <>"))
     assert (parsed.from_name, parsed.from_address, parsed.notice) == ("", "", "")
+
+
+# -- bodies as mail clients show them
+
+
+def test_text_and_html_parts_of_a_mixed_email_all_show_in_order():
+    parsed = parse_message(
+        multipart(
+            b"Content-Type: text/plain\r\n\r\nFirst the text.",
+            b"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=",
+            b"Content-Type: text/html\r\n\r\n<p>Then <b>the HTML</b>.</p>",
+            b"Content-Type: text/plain\r\n\r\nAnd a footer.",
+        )
+    )
+    html = parsed.html
+    assert html.index("First the text.") < html.index("cid:") < html.index("<b>the HTML</b>")
+    assert html.index("<b>the HTML</b>") < html.index("And a footer.")
+    text = parsed.text
+    assert text.index("First the text.") < text.index("Then the HTML") < text.index("footer")
+    (image,) = parsed.attachments
+    assert image.is_inline and f"cid:{image.content_id}" in html
+
+
+def test_a_delivery_report_shows_its_machine_part_as_a_block_not_a_part_bin():
+    parsed = parse_message(
+        multipart(
+            b"Content-Type: text/plain\r\n\r\nYour message could not be delivered.",
+            b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.acme.test"
+            b"\r\n\r\nFinal-Recipient: rfc822; nobody@customer.test\r\nStatus: 5.1.1",
+            subtype='report; report-type="delivery-status"',
+        )
+    )
+    assert parsed.attachments == []
+    assert parsed.text.startswith("Your message could not be delivered.\n\n")
+    block = parsed.text.split("---------- Delivery report ----------\n", 1)[1]
+    assert "Final-Recipient: rfc822; nobody@customer.test\nStatus: 5.1.1" in block
+
+
+def test_a_uuencoded_file_in_a_text_body_becomes_its_attachment():
+    body = b"See the file.\r\n\r\nbegin 644 hello.txt\r\n#:&D*\r\n`\r\nend\r\n"
+    parsed = parse_message(raw(f"{BASE}\nSubject: x", body))
+    assert parsed.text.strip() == "See the file."
+    assert [(a.filename, a.data) for a in parsed.attachments] == [("hello.txt", b"hi\n")]
+
+
+def test_base64_of_an_impossible_length_is_decoded_as_far_as_it_goes_and_flagged():
+    parsed = parse_message(
+        multipart(
+            b"Content-Type: text/plain\r\n\r\nThe offer.",
+            b'Content-Type: application/pdf; name="offer.pdf"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQgaGVsbG8gd29ybGQx1",
+        )
+    )
+    assert [(a.filename, a.data) for a in parsed.attachments] == [
+        ("offer.pdf", b"%PDF-1.4 hello world1")
+    ]
+    assert "offer.pdf was cut short in transit" in parsed.notice
+
+
+def test_an_unterminated_multipart_yields_no_phantom_attachment():
+    for end in (b"", b"--XYZ\r\n"):
+        body = b"--XYZ\r\nContent-Type: text/plain\r\n\r\nhi there\r\n" + end
+        parsed = parse_message(
+            raw(f'{BASE}\nSubject: x\nContent-Type: multipart/mixed; boundary="XYZ"', body)
+        )
+        assert (parsed.text.strip(), parsed.attachments) == ("hi there", [])
