@@ -1,14 +1,22 @@
 """Bytes of a text part or header into text, when the declared charset is missing or lies.
 
 Pure functions, no ORM. The common case costs one `bytes.decode`: ASCII, and UTF-8 or
-any other charset that decodes cleanly as declared. Detection (charset-normalizer) runs
-only when the declared charset cannot be right:
+any other charset that decodes cleanly as declared. A declared charset that decodes the
+bytes wins; a heuristic overrides it only when it fails on them:
 
-- it is unknown to Python, or the bytes do not decode with it;
+- it is unknown to Python, or the bytes do not decode with it (then its siblings are
+  tried first: Shift_JIS or EUC-JP under an ISO-2022-JP label, GBK under Big5; Latin-1
+  under a UTF-8 label);
+- it is a CJK charset whose reading is nonsense that a sibling reads well (EUC-JP bytes
+  read as Shift_JIS are half-width katakana and private-use signs);
 - it is a Western one (us-ascii, ISO-8859-1/15, windows-1252) and the text decoded
-  with it is mostly accented capitals and lower-case letters in runs, which no Western
-  language writes but Cyrillic, Greek or Hebrew 8-bit text read as Latin-1 always is
-  ("Ïðèâåò" is "Привет" in windows-1251).
+  with it has words made of accented signs, which no Western language writes but
+  Cyrillic, Greek, Hebrew or CJK 8-bit text read as Latin-1 always does ("Ïðèâåò" is
+  "Привет" in windows-1251). "Übermäßige Größe" stays Latin-1.
+
+Undeclared bytes are guessed: long text by charset-normalizer, short text (a name, a
+file name) by scoring each strict reading (`_plausibility`), the message's own declared
+charset first among equals. ISO-2022-JP is read with CP932's NEC and IBM extensions.
 
 Bytes that decode as UTF-8 and are not ASCII are taken as UTF-8 whatever a single-byte
 charset label says: by the design of UTF-8, text in an 8-bit charset is almost never
@@ -74,9 +82,6 @@ _MULTI_BYTE = ("gb", "big5", "cp932", "cp949", "cp950", "euc", "shift_jis", "joh
 _EIGHT_BIT = ["cp1251", "koi8_r", "koi8_u", "cp1253", "cp1255", "cp1256", "cp1257", "cp874"]
 _CJK = ["cp932", "euc_jp", "gb18030", "big5hkscs", "cp949"]
 
-# Latin-1 letters (U+00C0 to U+00FF): a Cyrillic or Greek 8-bit byte of a letter lands here.
-_HIGH_LATIN = re.compile(r"[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff]")
-_ASCII_LETTER = re.compile(r"[A-Za-z]")
 _MARKUP = re.compile(r"<(style|script)\b.*?</\1\s*>|<[^>]*>|&#?\w+;", re.I | re.S)
 # How much of a long text detection reads: enough to decide, bounded in time.
 _SAMPLE = 16_384
@@ -259,7 +264,6 @@ def _iso2022_jp(data: bytes) -> str | None:
     """
     out: list[str] = []
     mode = b"(B"
-    position = 0
     pieces = _ISO2022_ESCAPE.split(data)
     # split() with one group: text, escape, text, escape, ...
     for index, piece in enumerate(pieces):
@@ -268,7 +272,6 @@ def _iso2022_jp(data: bytes) -> str | None:
             continue
         if not piece:
             continue
-        position += len(piece)
         if mode in (b"(B", b"(J"):
             out.append(piece.decode("ascii", errors="replace"))
         elif mode == b"(I":  # JIS X 0201 katakana: Shift_JIS single bytes 0xA1-0xDF
