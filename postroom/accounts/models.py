@@ -138,6 +138,7 @@ class NotificationKind(models.TextChoices):
     DEADLINE_SOON = "deadline_soon", "A reply deadline is near"
     DEADLINE_BREACHED = "deadline_breached", "A reply deadline was missed"
     CUSTOMER_REPLIED = "customer_replied", "The customer replied on your conversation"
+    EMAIL_OPENED = "email_opened", "A customer first opened an email you sent"
     OTHER = "other", "Everything else (CRM items, bounces, mailboxes)"
 
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from postroom.accounts.notify import KINDS, notify
+from postroom.mail.models import ConversationMessage
 
 from . import tokens
 from .clients import client_class, is_prefetch
@@ -100,9 +101,12 @@ def _first_read(tracked: TrackedEmail, recipient: str, now) -> None:
     outbox = tracked.outbox
     if not first or outbox.author is None:
         return
-    url = (
-        reverse("web:conversation", args=[outbox.conversation_id]) if outbox.conversation_id else ""
+    conversation_id = outbox.conversation_id or (
+        ConversationMessage.objects.filter(message_id=outbox.stored_message_id)
+        .values_list("conversation_id", flat=True)
+        .first()
     )
-    kind = "email_opened" if "email_opened" in KINDS.values else KINDS.OTHER
-    subject = outbox.subject or "(no subject)"
-    transaction.on_commit(lambda: notify(outbox.author, kind, f"{recipient} read “{subject}”", url))
+    url = reverse("web:conversation", args=[conversation_id]) if conversation_id else ""
+    text = f"{recipient} read “{outbox.subject or '(no subject)'}”"
+    # The sender's choice of this kind (in the app, by email, or not at all) applies.
+    transaction.on_commit(lambda: notify(outbox.author, KINDS.EMAIL_OPENED, text, url))

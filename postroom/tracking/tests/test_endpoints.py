@@ -157,7 +157,7 @@ def test_the_conversation_shows_read_with_the_count(sales, alice, smtp_server):
 def test_the_sender_is_told_of_the_first_real_open_once(sales, alice, smtp_server):
     from postroom.accounts.models import Notification
 
-    outbox, _ = reply_to_customer(sales, alice)
+    outbox, conversation = reply_to_customer(sales, alice)
     [mail] = smtp_server.wait_for(1)
     _load(image_path(html_of(mail)), ua=GMAIL_PROXY)  # a prefetch tells nobody
     assert not Notification.objects.filter(user=alice, text__contains="read").exists()
@@ -165,6 +165,19 @@ def test_the_sender_is_told_of_the_first_real_open_once(sales, alice, smtp_serve
     _load(image_path(html_of(mail)), ip="203.0.113.9")
     [note] = Notification.objects.filter(user=alice, text__contains="read")
     assert "anna@customer.test" in note.text
+    assert note.kind == "email_opened"
+    assert note.url == f"/conversations/{conversation.pk}/"
+
+
+def test_a_sender_who_turned_the_kind_off_is_not_told(sales, alice, smtp_server):
+    from postroom.accounts.models import Notification
+    from postroom.accounts.notify import do_set_preferences
+
+    do_set_preferences(alice, {"email_opened": (False, False)})
+    reply_to_customer(sales, alice)
+    [mail] = smtp_server.wait_for(1)
+    _load(image_path(html_of(mail)))
+    assert not Notification.objects.filter(user=alice, kind="email_opened").exists()
 
 
 def test_the_crm_timeline_shows_read(sales, alice, smtp_server):
