@@ -22,6 +22,7 @@ the table, `python -m bench.fidelity [-v]` lists every email with a finding.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sys
@@ -181,6 +182,198 @@ def scan(corpora: dict[str, Path] | None = None) -> Report:
     return report
 
 
+# -- the classes of issue 20, each with the reading a mail client shows ------------------
+
+
+def _mail(headers: str, body: bytes = b"x\r\n", charset: str = "ascii") -> bytes:
+    head = "\r\n".join(headers.strip().splitlines()).encode(charset)
+    return head + b"\r\n\r\n" + body
+
+
+def _known_good() -> list[tuple[str, bytes, dict[str, str]]]:
+    """(class, raw email, {field: what a reader must see}); field "body" is a substring."""
+    jis_subject = base64.b64encode(b"\x1b$B-!\x1b(B" + "見積書".encode("iso2022_jp")).decode()
+    gbk_mixed = (
+        "From: 张伟 <zhang@gongsi.test>\r\nSubject: x\r\n".encode("gbk")
+        + b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+        + b"Content-Type: text/plain; charset=gb2312\r\n\r\n"
+        + "请查收附件。".encode("gbk")
+        + b'\r\n--B\r\nContent-Type: application/pdf; name="'
+        + "报价单.pdf".encode("gbk")
+        + b'"\r\n\r\n%PDF\r\n--B--\r\n'
+    )
+    return [
+        (
+            "1 Latin-1 umlauts declared",
+            _mail(
+                "From: a@b.test\nSubject: =?ISO-8859-1?Q?=DCberm=E4=DFige_Gr=F6=DFe?=\n"
+                "Content-Type: text/plain; charset=ISO-8859-1",
+                "Öl für Bär.".encode("latin-1"),
+            ),
+            {"subject": "Übermäßige Größe", "body": "Öl für Bär."},
+        ),
+        (
+            "1 Latin-1 umlaut test",
+            _mail(
+                "From: a@b.test\nSubject: x\nContent-Type: text/plain; charset=ISO-8859-1",
+                "Umlaut-Test: äöüÄÖÜß, Ça a été déjà vu".encode("latin-1"),
+            ),
+            {"body": "Umlaut-Test: äöüÄÖÜß, Ça a été déjà vu"},
+        ),
+        (
+            "1 Latin-1 under a UTF-8 label",
+            _mail(
+                "From: a@b.test\nSubject: x\nContent-Type: text/plain; charset=utf-8",
+                "Die Frösche über".encode("latin-1"),
+            ),
+            {"body": "Die Frösche über"},
+        ),
+        (
+            "2 encoded word with spaces",
+            _mail("From: a@b.test\nSubject: =?iso-8859-1?Q?Gr=FC=DFe aus K=F6ln?="),
+            {"subject": "Grüße aus Köln"},
+        ),
+        (
+            "2 encoded word folded inside",
+            _mail("From: a@b.test\nSubject: =?utf-8?B?0J/RgNC40LLQ\n tdGC?="),
+            {"subject": "Привет"},
+        ),
+        (
+            "2 character split across words",
+            _mail("From: a@b.test\nSubject: =?UTF-8?Q?K=C3?= =?UTF-8?Q?=B6ln?="),
+            {"subject": "Köln"},
+        ),
+        (
+            "2 adjacent encoded words",
+            _mail("From: a@b.test\nSubject: =?utf-8?Q?Gr=C3=BC?==?utf-8?Q?=C3=9Fe?="),
+            {"subject": "Grüße"},
+        ),
+        (
+            "2 UTF-7 encoded word",
+            _mail("From: a@b.test\nSubject: =?utf-7?Q?Fr+APY-sche?="),
+            {"subject": "Frösche"},
+        ),
+        (
+            "2 encoded word beside raw 8-bit",
+            _mail("From: a@b.test\nSubject: Grüße =?utf-8?Q?aus_K=C3=B6ln?=", charset="utf-8"),
+            {"subject": "Grüße aus Köln"},
+        ),
+        (
+            "3 ISO-2022-JP with NEC digits",
+            _mail(
+                f"From: a@b.test\nSubject: =?ISO-2022-JP?B?{jis_subject}?=\n"
+                "Content-Type: text/plain; charset=ISO-2022-JP",
+                b'\x1b$B-"\x1b(B',
+            ),
+            {"subject": "①見積書", "body": "②"},
+        ),
+        (
+            "3 Shift_JIS labelled ISO-2022-JP",
+            _mail(
+                "From: a@b.test\nSubject: x\nContent-Type: text/plain; charset=iso-2022-jp",
+                "お世話になっております。".encode("cp932"),
+            ),
+            {"body": "お世話になっております。"},
+        ),
+        (
+            "3 undeclared GBK body",
+            _mail("From: a@b.test\nSubject: x", "您好，请把发票寄给我们。".encode("gbk")),
+            {"body": "您好，请把发票寄给我们。"},
+        ),
+        (
+            "3 raw GBK name and file name",
+            gbk_mixed,
+            {"sender": "张伟 <zhang@gongsi.test>", "attachment names": "报价单.pdf"},
+        ),
+        (
+            "4 empty From before the real one",
+            _mail("From:\nFrom: Anna <anna@b.test>\nSubject: x"),
+            {"sender": "Anna <anna@b.test>"},
+        ),
+        (
+            "4 name without address",
+            _mail("From: Anna Schmidt\nSubject: x"),
+            {"sender": "Anna Schmidt <>"},
+        ),
+        (
+            "4 name with <>",
+            _mail("From: Anna Schmidt <>\nSubject: x"),
+            {"sender": "Anna Schmidt <>"},
+        ),
+        (
+            "4 address without domain",
+            _mail("From: Anna <anna>\nSubject: x"),
+            {"sender": "Anna <anna>"},
+        ),
+        (
+            "4 no From: Reply-To",
+            _mail("Reply-To: Anna <anna@b.test>\nSubject: x"),
+            {"sender": "Anna <anna@b.test>", "notice": "taken from its Reply-To"},
+        ),
+        (
+            "4 comments are not the name",
+            _mail("From: Pete(A nice \\) chap) <pete(his account)@silly.test(his host)>"),
+            {"sender": "Pete <pete@silly.test>"},
+        ),
+        (
+            "5 delivery report",
+            _mail(
+                "From: MAILER-DAEMON@b.test\nSubject: x\nContent-Type: multipart/report; "
+                'report-type=delivery-status; boundary="B"',
+                b"--B\r\nContent-Type: text/plain\r\n\r\nNot delivered.\r\n--B\r\n"
+                b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; b.test\r\n"
+                b"\r\nStatus: 5.1.1\r\n--B--\r\n",
+            ),
+            {"body": "Delivery report", "attachment names": ""},
+        ),
+        (
+            "5 uuencode in the body",
+            _mail(
+                "From: a@b.test\nSubject: x", b"See.\r\nbegin 644 hi.txt\r\n#:&D*\r\n`\r\nend\r\n"
+            ),
+            {"attachment names": "hi.txt"},
+        ),
+        (
+            "8 X-Loop is machine mail",
+            _mail("From: a@b.test\nSubject: x\nX-Loop: desk@b.test"),
+            {"kind": "auto_reply"},
+        ),
+        (
+            "8 bulk list post",
+            _mail(
+                "From: a@b.test\nSubject: x\nPrecedence: bulk\nList-Unsubscribe: <mailto:u@b.test>"
+            ),
+            {"kind": "list"},
+        ),
+    ]
+
+
+def known_good() -> list[tuple[str, str]]:
+    """Each class of issue 20 that does not read as a mail client shows it: (class, why)."""
+    from postroom.mail.parse import parse_message
+
+    wrong = []
+    for name, raw, expected in _known_good():
+        parsed = parse_message(raw)
+        seen = {
+            "subject": parsed.subject,
+            "sender": f"{parsed.from_name} <{parsed.from_address}>".strip(),
+            "body": parsed.text,
+            "attachment names": " | ".join(a.filename for a in parsed.attachments),
+            "notice": parsed.notice,
+            "kind": str(parsed.kind),
+        }
+        for field_name, want in expected.items():
+            ok = (
+                want in seen[field_name]
+                if field_name in ("body", "notice")
+                else seen[field_name] == want
+            )
+            if not ok:
+                wrong.append((name, f"{field_name} is {seen[field_name][:60]!r}, not {want!r}"))
+    return wrong
+
+
 def run(harness, table) -> None:  # noqa: ANN001 - the bench's Harness and Table
     from .common import say
 
@@ -224,6 +417,19 @@ def run(harness, table) -> None:  # noqa: ANN001 - the bench's Harness and Table
         )
         table.add(f"{field_name} decoded where stalwart has U+FFFD", cleaner, "")
     table.note("a U+FFFD that the email itself sends (its bytes EF BF BD) counts as clean")
+    classes = _known_good()
+    wrong = known_good()
+    failed = {name for name, _why in wrong}
+    table.add(
+        "issue 20's classes read as a mail client shows them",
+        len(classes) - len(failed),
+        "",
+        baseline=len(classes),
+        goal=f"{len(classes)}",
+        met=not failed,
+    )
+    for name, why in wrong:
+        table.note(f"class {name}: {why}")
     table.note(f"parsed in {report.seconds:.1f} s, in-process (what the ingest job runs)")
     for line in report.crashes + report.quarantined_emails + report.other_not_quarantined:
         table.note(line)

@@ -317,15 +317,40 @@ def _looks_misread(text: str) -> bool:
     """Whether text decoded as Western cannot be Western text: the declared charset fails.
 
     Western languages write an accented letter or two inside words of plain letters
-    ("Übermäßige Größe": never three in a row); 8-bit Cyrillic, Greek, Hebrew or CJK
-    read as Latin-1 is words made of them ("Ïðèâåò", "ÕÅÈý"). A short Latin-1 text with
-    many umlauts is therefore left alone, which a ratio of accented letters was not.
+    ("Übermäßige Größe": never three in a row), and the accented letters of one
+    language; 8-bit Cyrillic, Greek, Hebrew or CJK read as Latin-1 is words made of
+    accented signs of several ("Ïðèâåò", "ÕÅÈý"). A short Latin-1 text with many
+    umlauts is therefore left alone, which a ratio of accented letters was not.
     """
     sample = _MARKUP.sub(" ", text[:_SAMPLE])
     if "\ufffd" in sample or any("\x80" <= c <= "\x9f" for c in sample):
         return True  # bytes windows-1252 does not define, or C1 controls nobody writes
-    in_runs = sum(len(run) for run in _HIGH_RUN.findall(sample))
-    return in_runs >= 3 and in_runs * 2 >= len(_HIGH_CHAR.findall(sample))
+    runs = _HIGH_RUN.findall(sample)
+    in_runs = sum(len(run) for run in runs)
+    if in_runs < 3 or in_runs * 2 < len(_HIGH_CHAR.findall(sample)):
+        return False
+    # Words of accented letters that one Western language writes ("Umlaute: äöü ÄÖÜ ß")
+    # are still Western; Cyrillic or CJK read as Latin-1 mixes the letters of several.
+    letters = {c for c in "".join(runs).lower() if c.isalpha()}
+    return not any(letters <= language for language in _WESTERN_LETTERS)
+
+
+# The accented letters of Western languages that windows-1252 writes, one set each.
+_WESTERN_LETTERS = tuple(
+    frozenset(letters)
+    for letters in (
+        "äöüßéàèëâ",  # German (with its French loanwords)
+        "àâæçéèêëîïôœùûüÿ",  # French
+        "áéíóúñü",  # Spanish
+        "áâãàçéêíóôõúü",  # Portuguese
+        "àèéìíîòóùú",  # Italian
+        "àçéèíïòóúü",  # Catalan
+        "áéèëïóöüàäêîôû",  # Dutch
+        "åæøéüäöóô",  # Danish, Norwegian
+        "åäöéüšž",  # Swedish, Finnish
+        "áéíóúýþæöð",  # Icelandic
+    )
+)
 
 
 def _guess(data: bytes, hint: str | None) -> tuple[str, str] | None:

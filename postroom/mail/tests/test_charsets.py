@@ -62,7 +62,11 @@ def test_it_uses_the_hint_when_nothing_is_declared():
 def test_latin1_umlauts_are_not_read_as_greek():
     # Short, and a third of its letters accented: a ratio said "misread" and detection
     # answered Greek (windows-1253) or Baltic.
-    for text in ("Übermäßige Größe", "Grüße, Jürgen", "Öl für Bär", "Ça a été déjà vu"):
+    texts = ("Übermäßige Größe", "Grüße, Jürgen", "Öl für Bär", "Ça a été déjà vu")
+    # Words of nothing but accented letters, all of one language: still that language
+    # (they were read as Cyrillic: "Umlaut-Test: дььДЦЬЯ").
+    texts += ("Umlaut-Test: äöüÄÖÜß", "Ærø Ø", "Où êtes-vous à côté")
+    for text in texts:
         assert decode_as(text.encode("latin-1"), "iso-8859-1") == (text, "cp1252")
 
 
