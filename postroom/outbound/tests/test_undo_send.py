@@ -58,7 +58,9 @@ def test_the_job_runner_does_not_send_before_the_window_ends(
     run_jobs()
     outbox.refresh_from_db()
     assert outbox.status == Status.SENT
-    assert len(smtp_server.messages) == 1
+    # Once to each (a tracked email is one copy per external recipient).
+    sent_to = sorted(r for m in smtp_server.messages for r in m.rcpt_tos)
+    assert sent_to == ["anna@customer.test", "bob@customer.test"]
 
 
 def test_undo_returns_the_email_to_a_draft_and_nothing_is_sent(
