@@ -371,7 +371,19 @@ def _sender(
             # A name and no address at all: "John Smith" (getaddresses keeps one word).
             name, address = " ".join(bare.replace('"', " ").split()), ""
         elif "<" in bare:
-            name = " ".join(bare.split("<", 1)[0].replace('"', " ").split()) or name
+            phrase = bare.split("<", 1)[0].strip()
+            if len(phrase) >= 2 and phrase[0] == phrase[-1] == '"':  # one quoted string
+                phrase = re.sub(r"\\(.)", r"\1", phrase[1:-1])
+            else:  # words, quoted ones among them; an unquoted comma stays in the name
+                phrase = phrase.replace('"', " ")
+            name = " ".join(phrase.split()) or name
+            # The address in the angle brackets, even when an unquoted comma in the name
+            # made getaddresses see two addresses.
+            if angle := re.search(r"<([^<>]*)>", bare):
+                address = "".join(angle.group(1).split())
+                address = address[7:] if address.lower().startswith("mailto:") else address
+                if address.startswith("@") and ":" in address:  # an obsolete source route
+                    address = address.partition(":")[2]
         name = _text(decode_words(name, hint=hint, lies=lies).strip())[:500]
         address = _text(address.strip().lower())[:320]
         if name or address:

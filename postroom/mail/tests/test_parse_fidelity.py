@@ -620,6 +620,10 @@ def test_raw_gbk_file_name_in_a_utf8_message_is_guessed_from_its_bytes():
             "pete@silly.test",
         ),
         ('From: "Jane Doe" (Sales) <jane@customer.test>', "Jane Doe", "jane@customer.test"),
+        # An unquoted comma in the name (Outlook) and an escaped quote.
+        ("From: Mueller, Juergen <j@customer.test>", "Mueller, Juergen", "j@customer.test"),
+        ('From: "Anna \\"the boss\\" B" <a@customer.test>', 'Anna "the boss" B', "a@customer.test"),
+        ("From: Anna <@relay.test:anna@customer.test>", "Anna", "anna@customer.test"),
         # ... except in the old form, where the comment is the only name there is.
         ("From: jane@customer.test (Jane Doe)", "Jane Doe", "jane@customer.test"),
     ],
