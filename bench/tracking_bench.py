@@ -115,8 +115,9 @@ def main(argv=None) -> None:
     db = "PostgreSQL" if opts.database_url else "SQLite"
     print(f"tracking {'click' if opts.click else 'open'} on {db}, gunicorn {opts.workers} "
           f"workers, {opts.concurrency} clients, {len(latencies)} requests")  # fmt: skip
-    print(f"  {len(latencies) / elapsed:.0f} req/s, p50 {latencies[len(latencies) // 2] * 1000:.1f} ms,"
-          f" p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms")  # fmt: skip
+    p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+    rate = len(latencies) / elapsed
+    print(f"  {rate:.0f} req/s, p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
     print(f"  answers {codes}; events {events}, expected {expected}, lost {expected - events}")
 
 

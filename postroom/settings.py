@@ -346,6 +346,7 @@ POSTROOM = {
     # Email tracking (README "Tracking"): the base URL of the open image and the link
     # redirects in sent mail, loads per minute one IP address may make, and the seconds
     # after delivery within which an image proxy's or a scanner's fetch is a prefetch.
+    "TRACKING": _env_bool("POSTROOM_TRACKING", True),  # the organisation's switch
     "TRACKING_URL": os.environ.get("POSTROOM_TRACKING_URL")
     or PUBLIC_URL
     or os.environ.get("POSTROOM_BASE_URL")

@@ -84,3 +84,16 @@ class TrackingSettings(models.Model):
 
     def __str__(self) -> str:
         return f"tracking {'on' if self.enabled else 'off'}"
+
+
+class TrackingOptOut(models.Model):
+    """An address whose mail is never tracked (a contact who asked, a lead's wish)."""
+
+    address = models.CharField(max_length=320, unique=True)  # lower-case
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"no tracking for {self.address}"

@@ -4,7 +4,8 @@ The Outbox keeps one email (its raw bytes, also what goes to the Sent folder, wi
 any tracking). With tracking on, delivery sends instead:
 - one copy per external recipient, its HTML part carrying that recipient's image and
   links (the plain-text part and every header stay as they are, the Message-ID too);
-- one untracked copy (the Outbox's bytes) to all the organisation's own recipients.
+- one untracked copy (the Outbox's bytes) to all the organisation's own recipients
+  and to those who opted out (TrackingOptOut).
 Each copy is one SMTP transaction. A copy the server took is written down at once
 (TrackedEmail.delivered), so a retry after a later copy failed sends only the rest.
 """
@@ -23,7 +24,7 @@ from postroom.outbound.models import OutboxMessage
 
 from . import rewrite, tokens
 from .models import TrackedEmail
-from .switches import tracking_wanted
+from .switches import opted_out, tracking_wanted
 
 _PARSER = BytesParser(policy=policy.default)
 _WIRE_POLICY = policy.SMTP.clone(cte_type="7bit")
@@ -97,8 +98,8 @@ def tracked_copies(outbox: OutboxMessage) -> list[Copy] | None:
     if tracked is None:
         if not tracking_wanted(outbox):
             return None
-        is_ours = organisation_test()
-        external = [r for r in outbox.recipients if not is_ours(r)]
+        is_ours, refused = organisation_test(), opted_out(outbox.recipients)
+        external = [r for r in outbox.recipients if not is_ours(r) and r not in refused]
         if not external:
             return None
         raw = bytes(outbox.raw)

@@ -18,6 +18,7 @@ from . import (
     routing_views,
     shared_mailbox_views,
     sla_views,
+    tracking_views,
     views,
 )
 
@@ -232,6 +233,7 @@ urlpatterns = [
     path("me/", personal_views.profile, name="profile"),
     path("me/tracker/regenerate/", personal_views.tracker_regenerate, name="tracker_regenerate"),
     path("me/email-tracking/", personal_views.email_tracking, name="email_tracking"),
+    path("tracking/opt-out/", tracking_views.tracking_opt_out, name="tracking_opt_out"),
     # The second factor of the user's logins (login_views.py).
     path("me/two-factor/", login_views.two_factor, name="two_factor"),
     path(
