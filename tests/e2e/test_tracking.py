@@ -1,0 +1,77 @@
+"""Issue 16 end to end: an email sent through the Outbox to the SMTP sink, its HTML
+opened in Chromium as the recipient's mail client would show it: the image loads, a
+link is clicked and lands on the original page; the sender sees "Read"."""
+
+import pytest
+
+from postroom.testing.web import logged_in
+from postroom.tracking.models import TrackingEvent
+from postroom.tracking.tests.conftest import html_of, reply_to_customer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+# A desktop mail client's engine: headless Chromium's own agent reads as a scanner.
+READER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+@pytest.fixture
+def sales(smtp_server):
+    from postroom.testing.factories import MailboxFactory
+
+    return MailboxFactory(
+        address="sales@acme.test",
+        name="Sales",
+        imap_host="",
+        smtp_host=smtp_server.host,
+        smtp_port=smtp_server.port,
+        smtp_security="none",
+    )
+
+
+@pytest.fixture
+def alice(sales):
+    from postroom.accounts.roles import do_give_default_roles
+    from postroom.mailboxes.actions import do_grant_mailbox
+    from postroom.mailboxes.models import MailboxGrant
+    from postroom.testing.factories import UserFactory
+
+    user = UserFactory(username="alice", first_name="Alice", email="alice@acme.test")
+    do_grant_mailbox(sales, user, MailboxGrant.Level.REPLY)
+    do_give_default_roles(user)
+    return user
+
+
+def test_the_recipient_opens_and_clicks_and_the_sender_sees_read(
+    sales, alice, smtp_server, live_server, browser, settings
+):
+    settings.POSTROOM = {
+        **settings.POSTROOM,
+        "UNDO_SEND_SECONDS": 0,
+        "TRACKING_URL": live_server.url,
+    }
+    _, conversation = reply_to_customer(sales, alice)
+    [mail] = smtp_server.wait_for(1)
+
+    context = browser.new_context(user_agent=READER)
+    reader = context.new_page()
+    # The linked shop is not on the network: Chromium is answered its page here.
+    reader.route(
+        "https://shop.test/**",
+        lambda route: route.fulfill(status=200, content_type="text/html", body="<h1>Offer</h1>"),
+    )
+    with reader.expect_response(lambda r: "/t/o/" in r.url) as loaded:
+        reader.set_content(html_of(mail))
+    assert loaded.value.status == 200
+    assert not context.cookies()  # the endpoints set none
+    reader.get_by_role("link", name="offer").click()
+    reader.wait_for_url("https://shop.test/offer?id=7&lang=en")
+    assert reader.locator("h1").inner_text() == "Offer"
+    context.close()
+
+    events = list(TrackingEvent.objects.values_list("kind", "is_prefetch", "client"))
+    assert sorted(events) == [("click", False, "browser"), ("open", False, "browser")]
+    page = logged_in(alice).get(f"/conversations/{conversation.pk}/").content.decode()
+    assert 'class="read-mark read"' in page and "1 open" in page and "1 click" in page
