@@ -1,12 +1,16 @@
-"""Issue 20 in a real browser: mail in the Japanese and Chinese families, Latin-1 full of
-umlauts and a sender taken from Reply-To read right on the conversation page, and the
-text and HTML parts of a multipart/mixed show in their order."""
+"""Issue 20 through the real parts: mail in the Japanese and Chinese families, Latin-1
+full of umlauts and a sender taken from Reply-To read right on the conversation page in
+Chromium and after a sync from Dovecot (and on the lead it made), and the text and HTML
+parts of a multipart/mixed show in their order."""
 
 import base64
 
 import pytest
+from django.core.management import call_command
 
+from postroom.crm.models import Lead
 from postroom.mail.ingest import FetchedMessage, parse_stored, store_copy
+from postroom.mail.models import Message
 from postroom.mail.threads import thread_message
 from postroom.mailboxes.actions import do_grant_mailbox
 from postroom.testing.factories import MailboxFactory, UserFactory
@@ -74,3 +78,26 @@ def test_a_reader_sees_cjk_latin1_and_fallback_senders_decoded(live_server, page
     body.get_by_text("Und zuletzt.").wait_for()
     text = body.inner_text()
     assert text.index("Übermäßige Größe zuerst.") < text.index("Dann HTML") < text.index("zuletzt")
+
+
+def test_the_same_emails_through_dovecot_and_the_sync_arrive_decoded(dovecot, dovecot_mailbox):
+    for raw in (_iso2022jp(), _gbk_without_from(), _mixed()):
+        dovecot.deliver(raw, to=dovecot_mailbox.address)
+    call_command("sync", dovecot_mailbox.address, "--once")
+
+    messages = {m.message_id: m for m in Message.objects.all()}
+    assert {m.status for m in messages.values()} == {Message.Status.PARSED}
+    jis, gbk, mixed = (
+        messages[i] for i in ("jis@kaisha.test", "gbk@gongsi.test", "mixed@kunde.test")
+    )
+    assert (jis.subject, jis.text_body.strip()) == ("①見積書", "② 請求書をお送りします")
+    assert (gbk.from_name, gbk.from_address, gbk.subject) == (
+        "张伟",
+        "zhang@gongsi.test",
+        "Größe Angebot",
+    )
+    assert "taken from its Reply-To" in gbk.error
+    assert mixed.text_body.index("Übermäßige Größe") < mixed.text_body.index("Und zuletzt")
+    # The CRM has the decoded sender and subject.
+    lead = Lead.objects.get(email="zhang@gongsi.test")
+    assert (lead.name, lead.title) == ("张伟", "Größe Angebot")
