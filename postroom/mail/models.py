@@ -88,11 +88,7 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [
-            models.Index(fields=["status"], name="mail_message_status"),
-            # The dashboard's incoming mail of a period.
-            models.Index(fields=["date"], name="mail_message_date"),
-        ]
+        indexes = [models.Index(fields=["status"], name="mail_message_status")]
 
     def __str__(self) -> str:
         return self.subject or "(no subject)"
@@ -306,11 +302,7 @@ class ConversationEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
-        indexes = [
-            models.Index(fields=["conversation", "created_at"], name="conv_event_time"),
-            # The dashboard's replies of a period.
-            models.Index(fields=["kind", "created_at"], name="conv_event_kind_time"),
-        ]
+        indexes = [models.Index(fields=["conversation", "created_at"], name="conv_event_time")]
 
     def __str__(self) -> str:
         return f"{self.kind} on conversation {self.conversation_id}"
