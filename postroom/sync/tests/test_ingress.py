@@ -11,7 +11,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -217,17 +216,18 @@ def test_smtp_asks_for_a_retry_when_a_recipient_vanished_before_data(ingress):
 
 def test_stopping_lets_a_delivery_in_progress_commit_and_get_its_250(monkeypatch):
     mailbox = MailboxFactory()
-    storing = threading.Event()
+    storing, release = threading.Event(), threading.Event()
     real_store = ingress_module.store_delivery
 
-    def slow_store(*args, **kwargs):
+    def held_store(*args, **kwargs):
         storing.set()
-        time.sleep(0.5)
+        release.wait(30)  # held until the test has seen the stop begin
         return real_store(*args, **kwargs)
 
-    monkeypatch.setattr(ingress_module, "store_delivery", slow_store)
+    monkeypatch.setattr(ingress_module, "store_delivery", held_store)
     refused: list[dict] = []
     server = Ingress(smtp_bind="127.0.0.1:0", max_message_size=SIZE_LIMIT).start()
+    host, port = server.binds["smtp"]
     try:
 
         def send() -> None:
@@ -237,12 +237,25 @@ def test_stopping_lets_a_delivery_in_progress_commit_and_get_its_250(monkeypatch
         sender = threading.Thread(target=send)
         sender.start()
         assert storing.wait(10), "the delivery never reached the store"
-        server.stop()  # what SIGTERM does, mid-delivery
+        stopper = threading.Thread(target=server.stop)  # what SIGTERM does, mid-delivery
+        stopper.start()
+        wait_for(lambda: not _accepts(host, port), 10, "the ingress to stop listening")
+        release.set()
         sender.join(10)
+        stopper.join(30)
     finally:
+        release.set()
         server.stop()
     assert refused == [{}], "the sender must get its 250"
     assert MessageCopy.objects.filter(mailbox=mailbox).exists()
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        return False
+    return True
 
 
 def test_swaks_delivers(ingress):
