@@ -6,6 +6,9 @@ from django.utils import timezone
 
 from postroom.mailboxes.models import Folder, Mailbox
 
+# Every factory-made user's password: what browser tests type on the login page.
+PASSWORD = "correct horse battery staple"
+
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -14,7 +17,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@acme.test")
-    password = factory.django.Password("correct horse battery staple")
+    password = factory.django.Password(PASSWORD)
 
 
 class MailboxFactory(factory.django.DjangoModelFactory):

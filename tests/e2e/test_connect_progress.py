@@ -6,19 +6,15 @@ import pytest
 from postroom.mailboxes.models import Mailbox
 from postroom.testing.connecting import run_jobs
 from postroom.testing.factories import UserFactory
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # UserFactory's
 
 
 def _fill_and_submit(page, live_server, dovecot, mail_user, password: str) -> None:
     UserFactory(username="boss", is_superuser=True)
     page.set_default_timeout(60_000)  # generous: the whole suite may load the machine
-    page.goto(f"{live_server.url}/mailboxes/connect/")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/mailboxes/connect/", "boss")
     page.fill("input[name=address]", mail_user.address)
     page.fill("input[name=name]", "Support")
     page.fill("input[name=imap_host]", dovecot.host)

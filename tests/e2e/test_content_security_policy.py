@@ -9,10 +9,9 @@ from postroom.accounts.models import Department
 from postroom.crm.models import Pipeline
 from postroom.mailboxes.models import MailboxGrant
 from postroom.testing.factories import DepartmentFactory, MailboxFactory, UserFactory
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # UserFactory's
 
 
 @pytest.fixture
@@ -27,18 +26,11 @@ def watched(page):
     return page, refused
 
 
-def _log_in(page, url: str, username: str) -> None:
-    page.goto(url)
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-
-
 def test_confirmations_ask_before_deleting(live_server, watched):
     page, refused = watched
     UserFactory(username="boss", is_superuser=True)
     sales = DepartmentFactory(name="Sales team")
-    _log_in(page, f"{live_server.url}/people/departments/{sales.pk}/", "boss")
+    log_in(page, f"{live_server.url}/people/departments/{sales.pk}/", "boss")
     page.wait_for_selector("form[data-confirm]")
 
     asked: list[str] = []
@@ -65,7 +57,7 @@ def test_the_board_switches_pipeline_when_one_is_picked(live_server, watched):
     UserFactory(username="boss", is_superuser=True)
     Pipeline.default()
     partners = Pipeline.objects.create(name="Partners")
-    _log_in(page, f"{live_server.url}/deals/board/", "boss")
+    log_in(page, f"{live_server.url}/deals/board/", "boss")
     page.wait_for_selector("select[data-autosubmit]")
     with page.expect_navigation():
         page.select_option("select[data-autosubmit]", str(partners.pk))
@@ -77,7 +69,7 @@ def test_the_tracker_address_is_copied(live_server, watched):
     page, refused = watched
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     UserFactory(username="alice")
-    _log_in(page, f"{live_server.url}/me/", "alice")
+    log_in(page, f"{live_server.url}/me/", "alice")
     page.click("#copy-tracker")
     page.wait_for_selector("#copy-tracker:has-text('Copied')")
     copied = page.evaluate("navigator.clipboard.readText()")
@@ -90,7 +82,7 @@ def test_the_pages_people_use_have_nothing_refused(live_server, watched):
     boss = UserFactory(username="boss", is_superuser=True, is_staff=True)
     mailbox = MailboxFactory(address="sales@acme.test", smtp_host="127.0.0.1", smtp_port=25)
     MailboxGrant.objects.create(mailbox=mailbox, user=boss, level=MailboxGrant.Level.MANAGE)
-    _log_in(page, f"{live_server.url}/inbox/", "boss")
+    log_in(page, f"{live_server.url}/inbox/", "boss")
     for path in [
         "/inbox/",
         "/mailboxes/",

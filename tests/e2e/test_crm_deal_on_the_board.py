@@ -7,10 +7,9 @@ import pytest
 from postroom.accounts.roles import do_give_default_roles
 from postroom.crm.models import Deal
 from postroom.testing.factories import ContactFactory, UserFactory
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # UserFactory's
 
 
 def test_a_deal_is_created_moved_on_the_board_and_seen_on_the_contacts_timeline(live_server, page):
@@ -20,10 +19,7 @@ def test_a_deal_is_created_moved_on_the_board_and_seen_on_the_contacts_timeline(
 
     # Generous: under a loaded machine (the whole suite on two databases) 15 s was short.
     page.set_default_timeout(60_000)
-    page.goto(f"{live_server.url}/contacts/")
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/contacts/", "alice")
     page.wait_for_url("**/contacts/")
     page.click("text=Anna Client")
     page.click("text=New deal")

@@ -5,20 +5,16 @@ import pytest
 
 from postroom.crm.models import Pipeline
 from postroom.testing.factories import UserFactory
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # UserFactory's
 
 
 def test_an_administrator_defines_a_pipeline_and_its_board_follows(live_server, page):
     UserFactory(username="boss", is_superuser=True)
 
     page.set_default_timeout(60_000)  # generous: the whole suite may load the machine
-    page.goto(f"{live_server.url}/crm/pipelines/")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/crm/pipelines/", "boss")
     page.click("text=New pipeline")
     page.fill("input[name=name]", "Partners")
     # A new pipeline starts with the usual four stages: each is renamed here.

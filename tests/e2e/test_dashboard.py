@@ -14,11 +14,11 @@ from postroom.mailboxes.models import MailboxGrant
 from postroom.routing import reports
 from postroom.routing.models import SlaClock
 from postroom.testing.factories import ConversationFactory, MailboxFactory, UserFactory
+from postroom.testing.web import log_in
 from postroom.web.dashboard_views import chart_data
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery staple"  # the factory's
 CHARTS = ["incoming", "first_reply", "sla", "open_per_person", "replies_per_person"]
 
 
@@ -60,10 +60,7 @@ def test_the_dashboard_draws_each_figure_with_the_servers_numbers(live_server, p
     _a_week_of_mail(sales, people)
 
     page.set_default_timeout(60_000)
-    page.goto(f"{live_server.url}/dashboard/")
-    page.fill("input[name=username]", "mia")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/dashboard/", "mia")
     page.wait_for_url("**/dashboard/")
     page.wait_for_function("() => window.Chart && Chart.getChart('chart-sla')")
 

@@ -16,10 +16,9 @@ from postroom.routing.models import DistributionRule, RuleTurn
 from postroom.sync.service import sync_mailbox
 from postroom.testing.factories import UserFactory
 from postroom.testing.mail import make_email
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # the factory's
 
 
 def _arrive(dovecot, mailbox, **email) -> None:
@@ -39,10 +38,7 @@ def test_a_manager_edits_the_rules_and_asks_who_would_get_an_email(
     _arrive(dovecot, sales, sender="Vera <vera@bigclient.test>", subject="VIP: 400 chairs")
 
     page.set_default_timeout(60_000)  # generous: the whole suite may load the machine
-    page.goto(f"{live_server.url}/mailboxes/{sales.pk}/settings/")
-    page.fill("input[name=username]", "mia")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/mailboxes/{sales.pk}/settings/", "mia")
     page.click("text=Distribution rules")
     page.click("text=Add a rule")
 

@@ -6,6 +6,7 @@ from django.core.management import call_command
 from postroom.crm.models import Activity, Lead
 from postroom.mail.models import Conversation, Message
 from postroom.testing.mail import make_email
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -58,10 +59,7 @@ def test_an_email_from_a_new_sender_becomes_a_lead_seen_in_the_ui(
     assert Lead.objects.count() == 1, "the colleague's mail must not create a lead"
     assert Activity.objects.filter(entries__object_id=lead.pk).count() == 2
 
-    page.goto(f"{live_server.url}/leads/")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/leads/", "boss", ADMIN_PASSWORD)
     page.click("text=Quote for 40 chairs")
     timeline = page.locator("ol.timeline")
     assert "Could you send a quote?" in timeline.inner_text()

@@ -12,10 +12,10 @@ from postroom.mail.ingest import FetchedMessage, parse_stored, store_copy
 from postroom.mail.threads import thread_message
 from postroom.mailboxes.actions import do_grant_mailbox
 from postroom.testing.factories import MailboxFactory, UserFactory
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery staple"  # UserFactory's
 TRACKER = "tracker.invalid"  # .invalid never resolves; every request to it is aborted anyway
 
 # Ids do not survive sanitising, so the test finds elements by text and alt.
@@ -135,10 +135,7 @@ def test_hostile_html_neither_runs_nor_calls_home_until_images_are_allowed(
 ):
     page, remote, own_paths, dialogs = watched
 
-    page.goto(f"{live_server.url}/conversations/{conversation.pk}/")
-    page.fill("input[name=username]", "reader")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/conversations/{conversation.pk}/", "reader")
     page.wait_for_url(f"**/conversations/{conversation.pk}/")
 
     frame = _body_frame(page)
@@ -172,10 +169,7 @@ def test_hostile_html_neither_runs_nor_calls_home_until_images_are_allowed(
 
 def test_always_showing_images_from_a_sender_uses_the_real_form(live_server, conversation, watched):
     page, remote, _, dialogs = watched
-    page.goto(f"{live_server.url}/conversations/{conversation.pk}/")
-    page.fill("input[name=username]", "reader")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/conversations/{conversation.pk}/", "reader")
     page.wait_for_url(f"**/conversations/{conversation.pk}/")
     _body_frame(page)
     assert remote == []

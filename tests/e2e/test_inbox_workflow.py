@@ -15,18 +15,11 @@ from postroom.mailboxes.models import MailboxGrant
 from postroom.sync.service import sync_mailbox
 from postroom.testing.factories import UserFactory
 from postroom.testing.mail import make_email
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery staple"  # the factory's
 Status = Conversation.Status
-
-
-def _log_in(page, url: str, username: str) -> None:
-    page.goto(url)
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
 
 
 def _arrive(dovecot, sales, **email) -> None:
@@ -61,7 +54,7 @@ def test_the_shared_inbox_workflow(
     conversation = Conversation.objects.get()
 
     # The inbox is home after login; the new email waits, unassigned.
-    _log_in(page, f"{live_server.url}/", "alice")
+    log_in(page, f"{live_server.url}/", "alice")
     page.wait_for_url("**/inbox/")
     unassigned = page.locator("a[data-view=unassigned]")
     assert "1" in unassigned.locator(".count").inner_text()
@@ -104,7 +97,7 @@ def test_the_shared_inbox_workflow(
     # Bob has the conversation open while Alice writes her reply: he sees it live.
     bobs = browser.new_context().new_page()
     bobs.set_default_timeout(15_000)
-    _log_in(bobs, f"{live_server.url}/conversations/{conversation.pk}/", "bob")
+    log_in(bobs, f"{live_server.url}/conversations/{conversation.pk}/", "bob")
     bobs.wait_for_url(f"**/conversations/{conversation.pk}/")
     assert "replying" not in bobs.locator("[data-presence]").inner_text()
 

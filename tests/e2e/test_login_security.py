@@ -10,18 +10,14 @@ from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from postroom.testing.factories import UserFactory
+from postroom.testing.factories import PASSWORD, UserFactory
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery staple"  # the factory's
-
 
 def _log_in(page, url, username, password):
-    page.goto(f"{url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    log_in(page, f"{url}/login/", username, password)
 
 
 def test_wrong_passwords_lock_the_login_out_saying_when_to_try_again(live_server, page):

@@ -11,10 +11,10 @@ from postroom.mail.models import Message
 from postroom.mail.threads import thread_message
 from postroom.mailboxes.actions import do_grant_mailbox
 from postroom.testing.factories import MailboxFactory, UserFactory
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "correct horse battery staple"  # UserFactory's
 PDF = b"%PDF-1.4 the price list"
 
 
@@ -32,10 +32,7 @@ def _reply_with_attachment() -> bytes:
 
 
 def _log_in(page, url: str, username: str) -> None:
-    page.goto(url)
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, url, username)
     page.wait_for_url(url)
 
 

@@ -14,10 +14,9 @@ from postroom.mail.models import Message
 from postroom.mail.threads import thread_message
 from postroom.mailboxes.actions import do_grant_mailbox
 from postroom.testing.factories import MailboxFactory, UserFactory
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # UserFactory's
 
 
 def _iso2022jp() -> bytes:
@@ -58,10 +57,7 @@ def test_a_reader_sees_cjk_latin1_and_fallback_senders_decoded(live_server, page
         conversations.append(thread_message(parse_stored(copy.message), mailbox))
 
     url = f"{live_server.url}/conversations/{conversations[0].pk}/"
-    page.goto(url)
-    page.fill("input[name=username]", "reader")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, url, "reader")
     page.wait_for_url(url)
     assert page.get_by_role("heading", name="①見積書").is_visible()
     assert page.get_by_text("② 請求書をお送りします").is_visible()

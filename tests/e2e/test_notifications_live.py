@@ -12,17 +12,9 @@ from postroom.mailboxes.models import MailboxGrant
 from postroom.sync.service import sync_mailbox
 from postroom.testing.factories import UserFactory
 from postroom.testing.mail import make_email
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # the factory's
-
-
-def _log_in(page, url: str, username: str) -> None:
-    page.goto(url)
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
 
 
 def _badge(page) -> str:
@@ -48,13 +40,13 @@ def test_the_badge_rises_without_a_reload_when_a_colleague_assigns_or_mentions(
     # Bob reads his notifications; nothing yet. A marker tells a reload apart.
     bobs = browser.new_context().new_page()
     bobs.set_default_timeout(20_000)
-    _log_in(bobs, f"{live_server.url}/notifications/", "bob")
+    log_in(bobs, f"{live_server.url}/notifications/", "bob")
     bobs.wait_for_url("**/notifications/")
     assert _badge(bobs) == ""
     bobs.evaluate("window.notReloaded = true")
 
     # Alice assigns the conversation to Bob.
-    _log_in(page, f"{live_server.url}/conversations/{conversation.pk}/", "alice")
+    log_in(page, f"{live_server.url}/conversations/{conversation.pk}/", "alice")
     page.wait_for_url(f"**/conversations/{conversation.pk}/")
     page.select_option("select[data-assign]", label="Bob Jones")
     with page.expect_navigation():

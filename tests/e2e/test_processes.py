@@ -10,6 +10,7 @@ from postroom.crm.models import Lead
 from postroom.testing.dovecot import free_port
 from postroom.testing.mail import make_email
 from postroom.testing.processes import group_alive, start_postroom, stop, wait_for
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e]
 
@@ -52,10 +53,7 @@ def test_postroom_run_serves_the_login_page_and_stops_on_ctrl_c(tmp_path, page):
         printed = log_path.read_text()
         login = re.search(r"login (\S+), password (\S+)", printed)
         assert login, printed
-        page.goto(url)
-        page.fill("input[name=username]", login.group(1))
-        page.fill("input[name=password]", login.group(2))
-        page.click("button[type=submit]")
+        log_in(page, url, login.group(1), login.group(2))
         assert page.locator("header.top .who").inner_text() == login.group(1)
     finally:
         stop(run)

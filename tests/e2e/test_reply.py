@@ -11,10 +11,9 @@ from postroom.outbound.models import OutboxMessage
 from postroom.sync.service import sync_mailbox
 from postroom.testing.factories import UserFactory
 from postroom.testing.mail import make_email
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # the factory's
 
 
 def test_a_reply_goes_out_from_the_shared_address_and_joins_the_conversation(
@@ -44,10 +43,7 @@ def test_a_reply_goes_out_from_the_shared_address_and_joins_the_conversation(
     jobs.drain_embedded_queue()
     conversation = Conversation.objects.get()
 
-    page.goto(f"{live_server.url}/conversations/{conversation.pk}/")
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/conversations/{conversation.pk}/", "alice")
     page.get_by_role("link", name="Reply", exact=True).click()
     assert page.input_value("input[name=to]") == "Anna Client <anna@customer.test>"
     assert page.input_value("input[name=subject]") == "Re: Quote for 40 chairs"

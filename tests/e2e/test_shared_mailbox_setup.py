@@ -11,10 +11,9 @@ from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.testing.connecting import run_jobs
 from postroom.testing.factories import SmartTypeFactory, UserFactory
 from postroom.testing.mail import make_email
+from postroom.testing.web import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-PASSWORD = "correct horse battery staple"  # UserFactory's
 
 
 def test_an_administrator_sets_up_a_shared_mailbox_in_the_browser(
@@ -25,10 +24,7 @@ def test_an_administrator_sets_up_a_shared_mailbox_in_the_browser(
     SmartTypeFactory(name="Support Request", slug="support-request")
 
     page.set_default_timeout(60_000)  # generous: the whole suite may load the machine
-    page.goto(f"{live_server.url}/mailboxes/")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/mailboxes/", "boss")
     page.click("text=Connect a shared mailbox")
     page.fill("input[name=address]", mail_user.address)
     page.fill("input[name=name]", "Support")
@@ -71,9 +67,6 @@ def test_an_administrator_sets_up_a_shared_mailbox_in_the_browser(
     assert not Lead.objects.exists()
 
     page.click("text=Log out")
-    page.goto(f"{live_server.url}/mailboxes/")
-    page.fill("input[name=username]", "alice")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, f"{live_server.url}/mailboxes/", "alice")
     page.click(f"table.list a[href='/mailboxes/{mailbox.pk}/']")
     page.wait_for_selector("text=The printer is on fire")

@@ -9,11 +9,9 @@ from axes.models import AccessAttempt
 from django.test import Client
 from django.urls import reverse
 
-from postroom.testing.factories import UserFactory
+from postroom.testing.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple"  # the factory's
 
 
 @pytest.fixture(autouse=True)

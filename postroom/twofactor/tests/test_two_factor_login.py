@@ -9,14 +9,12 @@ from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from postroom.testing.factories import UserFactory
+from postroom.testing.factories import PASSWORD, UserFactory
 from postroom.testing.web import logged_in
 from postroom.twofactor import actions
 from postroom.twofactor.models import RecoveryCode
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple"  # the factory's
 
 
 @pytest.fixture(autouse=True)

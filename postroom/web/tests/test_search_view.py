@@ -10,9 +10,9 @@ from postroom.mailboxes.actions import do_grant_mailbox
 from postroom.pipeline import ingest
 from postroom.testing.factories import MailboxFactory, UserFactory
 from postroom.testing.mail import make_email
+from postroom.testing.web import log_in
 from postroom.web import views
 
-PASSWORD = "correct horse battery staple"  # UserFactory's
 _uids = itertools.count(1)
 
 
@@ -157,10 +157,7 @@ def test_searching_from_the_header_works_without_javascript(browser, live_server
     try:
         page = context.new_page()
         page.set_default_timeout(15_000)
-        page.goto(f"{live_server.url}/mailboxes/")
-        page.fill("input[name=username]", "reader")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        log_in(page, f"{live_server.url}/mailboxes/", "reader")
         page.wait_for_url("**/mailboxes/")
         page.fill("header input[name=q]", "chairs")
         page.press("header input[name=q]", "Enter")
