@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -44,8 +43,8 @@ from bench.search_bench import (
     drop_pg_database,
     peak_rss_mb,
     percentile,
-    recreate_pg_database,
     say,
+    set_up_django,
     timer,
     vacuum,
 )
@@ -89,30 +88,6 @@ def parse_args(argv: list[str] | None) -> Options:
         keep=args.keep,
         explain=args.explain,
     )
-
-
-def set_up_django(options: Options) -> Path:
-    """A fresh data dir (and database), Django configured for it and migrated."""
-    vendor = "pg" if options.database_url else "sqlite"
-    base = Path(os.environ.get("POSTROOM_DATA_DIR") or REPO / "var" / "bench")
-    data_dir = (base / f"inbox-{vendor}").resolve()
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
-    os.environ["POSTROOM_DATA_DIR"] = str(data_dir)
-    os.environ.setdefault("POSTROOM_LOG_LEVEL", "WARNING")
-    if options.database_url:
-        os.environ["DATABASE_URL"] = options.database_url
-        recreate_pg_database(options.database_url)
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "postroom.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return data_dir
 
 
 @dataclass
@@ -427,7 +402,7 @@ def report(options: Options, results, facts) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
-    data_dir = set_up_django(options)
+    data_dir = set_up_django(options.database_url, "inbox")
     try:
         say(f"data dir {data_dir}")
         started = time.perf_counter()

@@ -165,18 +165,19 @@ def drop_pg_database(url: str) -> None:
         )
 
 
-def set_up_django(options: Options) -> Path:
-    """A fresh data dir (and database), Django configured for it and migrated."""
-    vendor = "pg" if options.database_url else "sqlite"
+def set_up_django(database_url: str, name: str = "search") -> Path:
+    """A fresh data dir (and database) named `name`, Django configured for it and
+    migrated; the in-process benchmarks (search, inbox, sla) share it."""
+    vendor = "pg" if database_url else "sqlite"
     base = Path(os.environ.get("POSTROOM_DATA_DIR") or REPO / "var" / "bench")
-    data_dir = (base / f"search-{vendor}").resolve()
+    data_dir = (base / f"{name}-{vendor}").resolve()
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     os.environ["POSTROOM_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("POSTROOM_LOG_LEVEL", "WARNING")
-    if options.database_url:
-        os.environ["DATABASE_URL"] = options.database_url
-        recreate_pg_database(options.database_url)
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
+        recreate_pg_database(database_url)
     else:
         os.environ.pop("DATABASE_URL", None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "postroom.settings"
@@ -628,7 +629,7 @@ def report(
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
-    data_dir = set_up_django(options)
+    data_dir = set_up_django(options.database_url)
     try:
         say(f"data dir {data_dir}")
         started = time.perf_counter()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -37,8 +36,8 @@ from bench.search_bench import (
     drop_pg_database,
     peak_rss_mb,
     percentile,
-    recreate_pg_database,
     say,
+    set_up_django,
     vacuum,
 )
 
@@ -65,29 +64,6 @@ def parse_args(argv: list[str] | None) -> Options:
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database")
     args = parser.parse_args(argv)
     return Options(args.database_url, args.conversations, args.runs, args.keep)
-
-
-def set_up_django(options: Options) -> Path:
-    vendor = "pg" if options.database_url else "sqlite"
-    base = Path(os.environ.get("POSTROOM_DATA_DIR") or REPO / "var" / "bench")
-    data_dir = (base / f"sla-{vendor}").resolve()
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
-    os.environ["POSTROOM_DATA_DIR"] = str(data_dir)
-    os.environ.setdefault("POSTROOM_LOG_LEVEL", "WARNING")
-    if options.database_url:
-        os.environ["DATABASE_URL"] = options.database_url
-        recreate_pg_database(options.database_url)
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "postroom.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return data_dir
 
 
 def build(options: Options, now: datetime):
@@ -230,7 +206,7 @@ def measure_dashboard(admin, options: Options, now: datetime) -> list[tuple[str,
 
 def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
-    set_up_django(options)
+    set_up_django(options.database_url, "sla")
     from django.db import connection
 
     now = datetime.now(UTC)
