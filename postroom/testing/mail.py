@@ -29,3 +29,15 @@ def make_email(
         msg[name] = value
     msg.set_content(body)
     return msg.as_bytes()
+
+
+def ingested(mailbox, raw: bytes):
+    """`raw` stored in the mailbox's folder and run through the ingest step (parse,
+    thread, index), as a sync and its ingest job do it: the Message."""
+    from postroom.mail.ingest import FetchedMessage, ingest_messages, store_copies
+
+    folder = mailbox.folders.get()
+    fetched = FetchedMessage(uid=folder.copies.count() + 1, raw=raw)
+    (message_id,) = store_copies(folder, 1, [fetched])
+    (message,) = ingest_messages([message_id], mailbox)
+    return message

@@ -5,11 +5,11 @@ quarantined with the reason; never left unparsed."""
 import pytest
 
 from postroom.mail.bounds import STORED_BODY_CHARS
-from postroom.mail.ingest import FetchedMessage, ingest_messages, store_copies
 from postroom.mail.models import Message
 from postroom.mail.search import search
 from postroom.testing import hostile
 from postroom.testing.factories import MailboxFactory, UserFactory
+from postroom.testing.mail import ingested
 
 pytestmark = pytest.mark.django_db
 
@@ -19,17 +19,9 @@ def mailbox():
     return MailboxFactory(name="Sales")
 
 
-def _ingested(mailbox, raw: bytes) -> Message:
-    folder = mailbox.folders.get()
-    uid = folder.copies.count() + 1
-    (message_id,) = store_copies(folder, 1, [FetchedMessage(uid=uid, raw=raw)])
-    (message,) = ingest_messages([message_id], mailbox)
-    return message
-
-
 @pytest.mark.parametrize("kind", sorted(hostile.CORPUS))
 def test_every_hostile_email_is_parsed_or_quarantined_with_a_reason(mailbox, kind):
-    message = _ingested(mailbox, hostile.CORPUS[kind]())
+    message = ingested(mailbox, hostile.CORPUS[kind]())
     assert message.status in (Message.Status.PARSED, Message.Status.QUARANTINED)
     if message.status == Message.Status.QUARANTINED:
         assert message.error
@@ -38,14 +30,14 @@ def test_every_hostile_email_is_parsed_or_quarantined_with_a_reason(mailbox, kin
 
 def test_deeply_nested_html_is_parsed_and_its_text_is_searchable(mailbox):
     reader = UserFactory(is_superuser=True)
-    message = _ingested(mailbox, hostile.deep_nesting())
+    message = ingested(mailbox, hostile.deep_nesting())
     assert message.status == Message.Status.PARSED
     hits = search(reader, "deep inside")
     assert [hit.message.pk for hit in hits.hits] == [message.pk]
 
 
 def test_a_thirty_megabyte_text_is_stored_once_as_a_prefix_beside_the_raw_copy(mailbox):
-    message = _ingested(mailbox, hostile.huge_text())
+    message = ingested(mailbox, hostile.huge_text())
     assert message.status == Message.Status.PARSED
     assert message.body_truncated
     assert 0 < len(message.text_body) <= STORED_BODY_CHARS
@@ -53,13 +45,13 @@ def test_a_thirty_megabyte_text_is_stored_once_as_a_prefix_beside_the_raw_copy(m
 
 
 def test_an_email_of_ten_thousand_parts_is_quarantined_with_the_count(mailbox):
-    message = _ingested(mailbox, hostile.many_parts())
+    message = ingested(mailbox, hostile.many_parts())
     assert message.status == Message.Status.QUARANTINED
     assert "MIME parts" in message.error
 
 
 def test_megabyte_headers_keep_the_root_and_latest_references(mailbox):
-    message = _ingested(mailbox, hostile.long_header())
+    message = ingested(mailbox, hostile.long_header())
     assert message.status == Message.Status.PARSED
     assert len(message.references) == 100
     assert message.references[0] == "r0@hostile.test"

@@ -5,10 +5,10 @@ without access reads either."""
 import pytest
 from django.urls import reverse
 
-from postroom.mail.ingest import FetchedMessage, ingest_messages, store_copies
 from postroom.mailboxes.actions import do_grant_mailbox
 from postroom.testing import hostile
 from postroom.testing.factories import MailboxFactory, UserFactory
+from postroom.testing.mail import ingested
 from postroom.testing.web import logged_in
 
 pytestmark = pytest.mark.django_db
@@ -26,22 +26,13 @@ def reader(mailbox):
     return logged_in(user)
 
 
-def _ingested(mailbox, raw: bytes):
-    folder = mailbox.folders.get()
-    (message_id,) = store_copies(
-        folder, 1, [FetchedMessage(uid=folder.copies.count() + 1, raw=raw)]
-    )
-    (message,) = ingest_messages([message_id], mailbox)
-    return message
-
-
 def _conversation_url(message) -> str:
     link = message.conversationmessage_set.get()
     return reverse("web:conversation", args=[link.conversation_id])
 
 
 def test_deeply_nested_html_is_shown_as_text_with_the_reason(mailbox, reader):
-    message = _ingested(mailbox, hostile.deep_nesting())
+    message = ingested(mailbox, hostile.deep_nesting())
     page = reader.get(_conversation_url(message)).content.decode()
     assert "too complex to display" in page
     assert "elements nested more than 1,000 deep" in page
@@ -50,14 +41,14 @@ def test_deeply_nested_html_is_shown_as_text_with_the_reason(mailbox, reader):
 
 
 def test_the_body_document_of_too_complex_html_is_its_text(mailbox, reader):
-    message = _ingested(mailbox, hostile.many_attributes(scale=60_000))  # under 1 MB
+    message = ingested(mailbox, hostile.many_attributes(scale=60_000))  # under 1 MB
     response = reader.get(reverse("web:message_body", args=[message.pk]))
     assert response.status_code == 200
     assert "hello" in response.content.decode()
 
 
 def test_a_thirty_megabyte_text_makes_a_small_page_with_show_all(mailbox, reader):
-    message = _ingested(mailbox, hostile.huge_text())
+    message = ingested(mailbox, hostile.huge_text())
     response = reader.get(_conversation_url(message))
     assert len(response.content) < 1_000_000
     page = response.content.decode()
@@ -66,7 +57,7 @@ def test_a_thirty_megabyte_text_makes_a_small_page_with_show_all(mailbox, reader
 
 
 def test_show_all_serves_the_whole_text_from_the_raw_copy_as_plain_text(mailbox, reader):
-    message = _ingested(mailbox, hostile.huge_text(scale=3_000_000))
+    message = ingested(mailbox, hostile.huge_text(scale=3_000_000))
     response = reader.get(reverse("web:message_text", args=[message.pk]))
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert "sandbox" in response["Content-Security-Policy"]
@@ -74,6 +65,6 @@ def test_show_all_serves_the_whole_text_from_the_raw_copy_as_plain_text(mailbox,
 
 
 def test_show_all_is_not_for_those_who_may_not_read_the_mailbox(mailbox):
-    message = _ingested(mailbox, hostile.huge_text(scale=100_000))
+    message = ingested(mailbox, hostile.huge_text(scale=100_000))
     stranger = logged_in(UserFactory())
     assert stranger.get(reverse("web:message_text", args=[message.pk])).status_code == 404
