@@ -80,6 +80,10 @@ class Mailbox(models.Model):
     smtp_host = models.CharField(max_length=255, blank=True)
     smtp_port = models.PositiveIntegerField(null=True, blank=True)
     smtp_security = models.CharField(max_length=16, choices=Security.choices, blank=True)
+    # The SMTP login, when it differs from the IMAP one: empty, sending logs in with
+    # `username` and the IMAP password (what most providers expect).
+    smtp_username = models.CharField(max_length=255, blank=True)
+    smtp_password_encrypted = models.TextField(blank=True, editable=False)
 
     crm_rule = models.CharField(max_length=16, choices=CrmRuleKind.choices, default="lead")
     crm_smart_type = models.CharField(
@@ -171,6 +175,23 @@ class Mailbox(models.Model):
 
     def get_password(self) -> str:
         return secretbox.decrypt(settings.SECRET_KEY, self.password_encrypted)
+
+    def set_smtp_password(self, password: str) -> None:
+        """Empty clears it: sending then logs in with the IMAP password."""
+        self.smtp_password_encrypted = (
+            secretbox.encrypt(settings.SECRET_KEY, password) if password else ""
+        )
+
+    def smtp_login(self) -> tuple[str, str]:
+        """(username, password) sending logs in with: the SMTP login's own parts where
+        set, else the IMAP ones; no username at all means no login (a relay)."""
+        if self.smtp_password_encrypted:
+            password = secretbox.decrypt(settings.SECRET_KEY, self.smtp_password_encrypted)
+        elif self.password_encrypted:
+            password = self.get_password()
+        else:
+            password = ""
+        return self.smtp_username or self.username, password
 
     @property
     def has_imap(self) -> bool:
@@ -307,6 +328,7 @@ class ConnectionCheck(models.Model):
         NOT_IMAP = "not_imap"
         TLS = "tls"
         REFUSED = "refused"
+        SMTP = "smtp"  # IMAP logged in, the SMTP server did not
         OTHER = "other"
 
     requested_by = models.ForeignKey(
@@ -317,6 +339,7 @@ class ConnectionCheck(models.Model):
     connection = models.JSONField()
     options = models.JSONField(default=dict)
     password_encrypted = models.TextField(blank=True, editable=False)
+    smtp_password_encrypted = models.TextField(blank=True, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHECKING)
     failure = models.CharField(max_length=12, choices=Failure.choices, blank=True)
     # What the page says: our own words, never the server's.
