@@ -97,3 +97,71 @@ class TrackingOptOut(models.Model):
 
     def __str__(self) -> str:
         return f"no tracking for {self.address}"
+
+
+class StageTrigger(models.Model):
+    """ "When the client opens (or clicks) an email of an item in `stage`, move the item
+    to `move_to`": one per stage and event, for deals' pipelines and smart types alike."""
+
+    class On(models.TextChoices):
+        OPEN = "open", "opens an email"
+        CLICK = "click", "clicks a link"
+
+    stage = models.ForeignKey("crm.Stage", on_delete=models.CASCADE, related_name="+")
+    on = models.CharField(max_length=8, choices=On.choices)
+    move_to = models.ForeignKey("crm.Stage", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["stage", "on"], name="tracking_trigger_per_stage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"on {self.on} in stage {self.stage_id} move to {self.move_to_id}"
+
+
+class TriggerFiring(models.Model):
+    """A trigger that moved an item, because of one email's open or click: once per
+    trigger, email and item; kept (with the event's facts, which outlive pruned events)
+    so that the timeline can say why and a person can undo it."""
+
+    trigger = models.ForeignKey(
+        StageTrigger, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The trigger's stage at the time, so that a deleted trigger keeps "once per email".
+    stage = models.ForeignKey("crm.Stage", null=True, on_delete=models.SET_NULL, related_name="+")
+    email = models.ForeignKey(TrackedEmail, on_delete=models.CASCADE, related_name="firings")
+    content_type = models.ForeignKey("contenttypes.ContentType", on_delete=models.CASCADE)
+    object_id = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=8, choices=TrackingEvent.Kind.choices)
+    recipient = models.CharField(max_length=320)
+    event = models.ForeignKey(
+        TrackingEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+    from_stage = models.ForeignKey(
+        "crm.Stage", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_stage = models.ForeignKey(
+        "crm.Stage", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The stage change on the item's timeline, where its Undo is offered.
+    entry = models.OneToOneField(
+        "crm.TimelineEntry", null=True, on_delete=models.SET_NULL, related_name="trigger_firing"
+    )
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stage", "kind", "email", "content_type", "object_id"],
+                name="tracking_trigger_once_per_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.email_id} moved {self.content_type_id}:{self.object_id}"
