@@ -420,3 +420,15 @@ AXES_IPWARE_PROXY_COUNT = int(os.environ.get("POSTROOM_PROXY_COUNT", "0")) or No
 # Administrators (staff or superusers) must set up the second factor before anything else.
 REQUIRE_ADMIN_2FA = _env_bool("POSTROOM_REQUIRE_ADMIN_2FA")
 OTP_TOTP_ISSUER = os.environ.get("POSTROOM_OTP_ISSUER", "Postroom")
+
+# The REST API (README "API"): django-ninja serves /api/v1/ with its OpenAPI document and
+# docs ("ninja" for its vendored Swagger UI templates and static files); every error
+# under /api/ is JSON (postroom.api.middleware). Requests one API token may make in a
+# minute (more get 429 with Retry-After; 0: no limit).
+INSTALLED_APPS += ["ninja", "postroom.api"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("csp.middleware.CSPMiddleware"), "postroom.api.middleware.ApiErrorMiddleware"
+)
+POSTROOM["API_RATE_PER_MINUTE"] = int(os.environ.get("POSTROOM_API_RATE_PER_MINUTE", "600"))
+# Days an invitation link (People → Add a person) may be used to choose a password.
+POSTROOM["INVITATION_DAYS"] = int(os.environ.get("POSTROOM_INVITATION_DAYS", "7"))
