@@ -432,3 +432,12 @@ MIDDLEWARE.insert(
 POSTROOM["API_RATE_PER_MINUTE"] = int(os.environ.get("POSTROOM_API_RATE_PER_MINUTE", "600"))
 # Days an invitation link (People → Add a person) may be used to choose a password.
 POSTROOM["INVITATION_DAYS"] = int(os.environ.get("POSTROOM_INVITATION_DAYS", "7"))
+
+# Retention and storage (postroom/retention): emails per transaction of a retention run,
+# seconds it pauses between batches (to go easy on a busy database), and seconds a pack
+# file must have been left alone before it is compacted (a pack written to lately may
+# still be a sync writer's current one).
+INSTALLED_APPS += ["postroom.retention"]
+POSTROOM["RETENTION_BATCH"] = int(os.environ.get("POSTROOM_RETENTION_BATCH", "500"))
+POSTROOM["RETENTION_PAUSE"] = float(os.environ.get("POSTROOM_RETENTION_PAUSE", "0"))
+POSTROOM["RETENTION_PACK_QUIET"] = float(os.environ.get("POSTROOM_RETENTION_PACK_QUIET", "3600"))
