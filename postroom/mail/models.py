@@ -88,7 +88,11 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["status"], name="mail_message_status")]
+        indexes = [
+            models.Index(fields=["status"], name="mail_message_status"),
+            # Whether other emails share a raw message's bytes (purge, retention).
+            models.Index(fields=["raw_sha256"], name="mail_message_raw"),
+        ]
 
     def __str__(self) -> str:
         return self.subject or "(no subject)"
@@ -158,6 +162,8 @@ class MessageCopy(models.Model):
                 fields=["folder", "uidvalidity", "uid"], name="mail_copy_once_per_uid"
             ),
         ]
+        # A mailbox's mail by age: retention's sweep and the storage report.
+        indexes = [models.Index(fields=["mailbox", "internal_date"], name="mail_copy_age")]
 
     def __str__(self) -> str:
         return f"{self.folder} uid {self.uid}"
