@@ -30,6 +30,14 @@ urlpatterns = [
     ),
     # Tracking: the open image and link redirects in sent mail, public, no login.
     path("t/", include("postroom.tracking.urls")),
+    # The REST API (postroom/api): /api/v1/, its OpenAPI document and docs; the profile
+    # page's API tokens card posts to me/api-tokens/.
+    path("api/", include("postroom.api.urls")),
+    path("me/api-tokens/", include("postroom.api.token_urls")),
     path("", include("django.contrib.auth.urls")),
     path("", include("postroom.web.urls")),
 ]
+
+# Refusals in the site's layout, each logged as one line (postroom/web/refusals.py).
+handler403 = "postroom.web.refusals.permission_denied"
+handler404 = "postroom.web.refusals.page_not_found"

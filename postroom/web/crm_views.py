@@ -58,15 +58,14 @@ from .forms_crm import (
     StageForm,
     TaskForm,
 )
+from .refusals import refused
 
 PAGE_SIZE = 50
 
 
 def denied(request: HttpRequest, reason: str) -> HttpResponse:
-    """403 with the reason, as a page (or as text for a script's request)."""
-    if _wants_json(request):
-        return HttpResponse(reason, status=403, content_type="text/plain; charset=utf-8")
-    return render(request, "crm/denied.html", {"reason": reason}, status=403)
+    """403 with the reason, as a page (or as text for a script's request), logged once."""
+    return refused(request, reason)
 
 
 def _wants_json(request: HttpRequest) -> bool:

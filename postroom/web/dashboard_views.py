@@ -18,6 +18,7 @@ from postroom.accounts.models import Department
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.routing import reports
+from postroom.web.refusals import refused
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366 * 2
@@ -60,7 +61,7 @@ def _scope(request, mailboxes: list[Mailbox]):
 
 
 def _refused(request, reason: str) -> HttpResponse:
-    return render(request, "web/inbox/refused.html", {"reason": reason}, status=403)
+    return refused(request, reason)
 
 
 def chart_data(report: dict) -> dict:

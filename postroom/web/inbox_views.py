@@ -38,6 +38,7 @@ from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.routing.autoreply import history_of as auto_reply_history
 
 from .access import get_conversation_for_user
+from .refusals import refused
 
 PAGE_SIZE = 50
 SNIPPET_CHARS = 120
@@ -275,7 +276,7 @@ def inbox_bulk(request):
 
 
 def _refused(request, reason: str) -> HttpResponse:
-    return render(request, "web/inbox/refused.html", {"reason": reason}, status=403)
+    return refused(request, reason)
 
 
 # ------------------------------------------------------------------- the conversation
