@@ -441,3 +441,17 @@ INSTALLED_APPS += ["postroom.retention"]
 POSTROOM["RETENTION_BATCH"] = int(os.environ.get("POSTROOM_RETENTION_BATCH", "500"))
 POSTROOM["RETENTION_PAUSE"] = float(os.environ.get("POSTROOM_RETENTION_PAUSE", "0"))
 POSTROOM["RETENTION_PACK_QUIET"] = float(os.environ.get("POSTROOM_RETENTION_PACK_QUIET", "3600"))
+
+# Webhooks (README "Webhooks"): networks a webhook may reach although they are not
+# public (CIDRs, e.g. 10.0.0.0/8 for a receiver on the company network; loopback,
+# private, link-local and reserved addresses are refused otherwise), networks it may
+# never reach, seconds for the connection and each read, and the retry schedule.
+INSTALLED_APPS += ["postroom.webhooks"]
+WEBHOOKS = {
+    "ALLOWED_NETWORKS": _env_list("POSTROOM_WEBHOOK_ALLOWED_NETWORKS", ""),
+    "DENIED_NETWORKS": _env_list("POSTROOM_WEBHOOK_DENIED_NETWORKS", ""),
+    "TIMEOUT": float(os.environ.get("POSTROOM_WEBHOOK_TIMEOUT", "5")),
+    "RETRY_BASE": float(os.environ.get("POSTROOM_WEBHOOK_RETRY_BASE", "30")),
+    "RETRY_CAP": float(os.environ.get("POSTROOM_WEBHOOK_RETRY_CAP", "3600")),
+    "RETRY_FOR": float(os.environ.get("POSTROOM_WEBHOOK_RETRY_FOR", str(24 * 3600))),
+}
