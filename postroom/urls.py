@@ -34,6 +34,8 @@ urlpatterns = [
     # page's API tokens card posts to me/api-tokens/.
     path("api/", include("postroom.api.urls")),
     path("me/api-tokens/", include("postroom.api.token_urls")),
+    # Webhook subscriptions and their delivery logs, for administrators (postroom/webhooks).
+    path("settings/webhooks/", include("postroom.webhooks.urls")),
     path("", include("django.contrib.auth.urls")),
     path("", include("postroom.web.urls")),
 ]
