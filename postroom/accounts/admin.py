@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from .actions import do_give_new_user_roles
 from .models import Department, Role, RolePermission, User
 
 # Django's admin is the operator's escape hatch; people manage roles and departments on
@@ -12,6 +13,29 @@ _user_fieldsets.append(("CRM", {"fields": ("roles",)}))
 class PostroomUserAdmin(UserAdmin):
     fieldsets = _user_fieldsets
     filter_horizontal = (*UserAdmin.filter_horizontal, "roles")
+    # The email is unique and required: asked for when a user is added here too.
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": (
+                    "username",
+                    "email",
+                    "first_name",
+                    "last_name",
+                    "usable_password",
+                    "password1",
+                    "password2",
+                ),
+            },
+        ),
+    )
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:  # a user added here starts like any other: the default roles
+            do_give_new_user_roles(obj)
 
 
 class RolePermissionInline(admin.TabularInline):

@@ -26,7 +26,17 @@ class User(AbstractUser):
         ]
 
     def __str__(self) -> str:
-        return self.get_full_name() or self.username
+        # The full name (username without one), "(deactivated)" when they may no longer
+        # log in: every picker and every "responsible" shown through str() says so.
+        from .people import person_label
+
+        return person_label(self)
+
+    @property
+    def display_name(self) -> str:
+        from .people import display_name
+
+        return display_name(self)
 
     def shows_images_from(self, address: str) -> bool:
         address = normalize_address(address)

@@ -245,46 +245,5 @@ def department_delete(request, department_id: int):
     return redirect("web:departments")
 
 
-# --------------------------------------------------------------------- people
-
-
-class UserAccessForm(forms.Form):
-    roles = forms.ModelMultipleChoiceField(
-        queryset=Role.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
-    )
-    departments = forms.ModelMultipleChoiceField(
-        queryset=Department.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
-    )
-
-
-@admin_view
-def user_list(request):
-    people = get_user_model().objects.order_by("username").prefetch_related("roles")
-    departments_by_user: dict[int, list[Department]] = {}
-    for department in Department.objects.prefetch_related("group__user_set"):
-        for member in department.group.user_set.all():
-            departments_by_user.setdefault(member.pk, []).append(department)
-    listing = [(person, departments_by_user.get(person.pk, [])) for person in people]
-    return render(request, "accounts/user_list.html", {"people": listing})
-
-
-@admin_view
-def user_access(request, user_id: int):
-    person = get_object_or_404(get_user_model(), pk=user_id)
-    form = UserAccessForm(
-        request.POST or None,
-        initial={
-            "roles": list(person.roles.values_list("pk", flat=True)),
-            "departments": list(
-                Department.objects.filter(group__user=person).values_list("pk", flat=True)
-            ),
-        },
-    )
-    if request.method == "POST" and form.is_valid():
-        role_service.do_set_user_roles(person, form.cleaned_data["roles"], acting_user=request.user)
-        role_service.do_set_user_departments(
-            person, form.cleaned_data["departments"], acting_user=request.user
-        )
-        messages.success(request, f"Saved the roles and departments of {person}.")
-        return redirect("web:user_access", person.pk)
-    return render(request, "accounts/user_access.html", {"person": person, "form": form})
+# People (the list, a person's roles and departments, adding and deactivating) are in
+# postroom/web/people_views.py.

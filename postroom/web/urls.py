@@ -13,6 +13,7 @@ from . import (
     inbox_views,
     login_views,
     notification_views,
+    people_views,
     personal_views,
     quarantine_views,
     routing_views,
@@ -227,8 +228,27 @@ urlpatterns = [
         admin_views.department_delete,
         name="department_delete",
     ),
-    path("people/", admin_views.user_list, name="people"),
-    path("people/<int:user_id>/", admin_views.user_access, name="user_access"),
+    # People: the list, a person, adding and inviting, deactivating (people_views.py).
+    path("people/", people_views.user_list, name="people"),
+    path("people/add/", people_views.person_add, name="person_add"),
+    path("people/<int:user_id>/", people_views.user_access, name="user_access"),
+    path(
+        "people/<int:user_id>/invite/",
+        people_views.person_invite_again,
+        name="person_invite_again",
+    ),
+    path(
+        "people/<int:user_id>/deactivate/",
+        people_views.person_deactivate,
+        name="person_deactivate",
+    ),
+    path(
+        "people/<int:user_id>/reactivate/",
+        people_views.person_reactivate,
+        name="person_reactivate",
+    ),
+    # An invited colleague chooses their password (public: the signed token is the key).
+    path("invitation/<str:token>/", people_views.invitation, name="invitation"),
     # The user's own: profile with the BCC tracker, personal mailboxes (personal_views.py).
     path("me/", personal_views.profile, name="profile"),
     path("me/tracker/regenerate/", personal_views.tracker_regenerate, name="tracker_regenerate"),
