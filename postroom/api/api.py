@@ -116,9 +116,11 @@ def _crash(request, exc: Exception):
 
 
 def _register() -> None:
-    from .endpoints import conversations
+    from .endpoints import conversations, mailboxes, messages
 
     api.add_router("/conversations", conversations.router)
+    api.add_router("/messages", messages.router)
+    api.add_router("/mailboxes", mailboxes.router)
 
 
 _register()

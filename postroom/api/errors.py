@@ -78,7 +78,7 @@ def json_error(
 
 # The error responses every operation documents, so a client (and schemathesis) knows
 # their shape.
-ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 422: Error, 429: Error}
+ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 422: Error, 429: Error}
 
 
 def responses(ok_status: int, schema) -> dict:
