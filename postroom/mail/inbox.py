@@ -154,14 +154,16 @@ def counts(user, *, mailbox_ids: list[int] | None = None) -> dict[str, int]:
     shows "1000+"; an exact 34,512 tells no one more, and counting it would read 34,512
     index entries on every page), across all the mailboxes the user reads. Closed is not
     counted: it only grows. One query per view, each an index-only scan of at most
-    COUNT_CAP entries."""
+    COUNT_CAP entries; Unanswered is counted at its default, UNANSWERED_HOURS."""
     ids = readable_mailbox_ids(user) if mailbox_ids is None else mailbox_ids
     base = _base(ids, Filters(), listing=False)
     out = {}
-    for view in ("mine", "unassigned", "open", "waiting", "snoozed"):
+    for view in ("mine", "unassigned", "open", "waiting", "snoozed", "unanswered"):
+        counted = base.filter(_view_q(view, user, None))
+        if view == "unanswered":  # at the view's default threshold
+            counted = unanswered(counted, Filters())
         # A column of the view's index, so that PostgreSQL need not visit the rows.
-        capped = base.filter(_view_q(view, user, None)).order_by().values("mailbox_id")[:COUNT_CAP]
-        out[view] = capped.count()
+        out[view] = counted.order_by().values("mailbox_id")[:COUNT_CAP].count()
     return out
 
 

@@ -85,7 +85,7 @@ def test_each_view_lists_its_conversations(sales, alice, bob):
     assert view("closed") == ["Done"]
     counts = {name: count for name, _, count in client.get(reverse("web:inbox")).context["views"]}
     assert counts == {
-        "mine": 1, "unassigned": 1, "open": 3, "waiting": 1, "snoozed": 1, "unanswered": None,
+        "mine": 1, "unassigned": 1, "open": 3, "waiting": 1, "snoozed": 1, "unanswered": 0,
         "closed": None,
     }  # fmt: skip
     assert mine.subject in client.get(reverse("web:inbox")).content.decode()

@@ -88,3 +88,9 @@ def test_a_row_shows_an_overdue_and_a_due_soon_deadline(world):
     html = logged_in(alice).get(reverse("web:inbox"), {"view": "unanswered"}).content.decode()
     assert 'class="due due-overdue"' in html and "Overdue 3" in html
     assert 'class="due due-soon"' in html and "Due in 9" in html
+
+
+def test_the_navigation_counts_the_unanswered_at_the_default_threshold(world):
+    response = logged_in(world[2]).get(reverse("web:inbox"))
+    counted = {name: count for name, _, count in response.context["views"]}
+    assert counted["unanswered"] == 4  # longer than 4 hours, open, in either mailbox
