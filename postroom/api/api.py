@@ -116,11 +116,12 @@ def _crash(request, exc: Exception):
 
 
 def _register() -> None:
-    from .endpoints import conversations, mailboxes, messages
+    from .endpoints import conversations, mailboxes, messages, outbound
 
     api.add_router("/conversations", conversations.router)
     api.add_router("/messages", messages.router)
     api.add_router("/mailboxes", mailboxes.router)
+    api.add_router("", outbound.router)
 
 
 _register()
