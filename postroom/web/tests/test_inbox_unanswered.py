@@ -94,3 +94,19 @@ def test_the_navigation_counts_the_unanswered_at_the_default_threshold(world):
     response = logged_in(world[2]).get(reverse("web:inbox"))
     counted = {name: count for name, _, count in response.context["views"]}
     assert counted["unanswered"] == 4  # longer than 4 hours, open, in either mailbox
+
+
+def test_the_conversation_page_shows_its_reply_deadline_until_it_is_closed(world):
+    sales, _, alice, _ = world
+    conversation = ConversationFactory(
+        mailbox=sales,
+        subject="Soon",
+        message_count=1,
+        reply_due_at=timezone.now() + timedelta(minutes=20),
+    )
+    client = logged_in(alice)
+    page = client.get(reverse("web:conversation", args=[conversation.pk])).content.decode()
+    assert 'data-due="soon"' in page and "Due in" in page
+    Conversation.objects.filter(pk=conversation.pk).update(status=Conversation.Status.CLOSED)
+    page = client.get(reverse("web:conversation", args=[conversation.pk])).content.decode()
+    assert "data-due" not in page
