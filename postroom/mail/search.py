@@ -54,6 +54,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 
+from postroom.lib.text import tidy_lines
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import Folder, Mailbox
 
@@ -247,20 +248,31 @@ def highlight(text: str, query: Query) -> list[Fragment]:
     return _fragments(" ".join(text.split()), _matcher(query))
 
 
+def _space_after(text: str, begin: int, end: int) -> int:
+    """Where a snippet starts: after the first space or line break in [begin, end)."""
+    found = [i for i in (text.find(" ", begin, end), text.find("\n", begin, end)) if i >= 0]
+    return min(found) + 1 if found else begin
+
+
+def _space_before(text: str, begin: int, end: int) -> int:
+    """Where a snippet ends: at the last space or line break in [begin, end), or -1."""
+    return max(text.rfind(" ", begin, end), text.rfind("\n", begin, end))
+
+
 def snippet(text: str, query: Query, width: int = SNIPPET_CHARS) -> list[Fragment]:
-    """About `width` characters of a body around its first match, the matches marked."""
-    text = " ".join(text[:SNIPPET_SCAN].split())
+    """About `width` characters of a body around its first match, the matches marked;
+    its lines kept (tidy_lines), so a quote or a signature reads as it was written."""
+    text = tidy_lines(text[:SNIPPET_SCAN])
     matches = _matcher(query)
     start = 0
     if query.shown_terms:
         first = next((m for m in _WORD.finditer(text) if matches(m.group())), None)
         if first is not None and first.start() > width // 4:
             # Begin at a word boundary a little before the match, for context.
-            space = text.find(" ", first.start() - width // 4, first.start())
-            start = space + 1 if space >= 0 else first.start() - width // 4
+            start = _space_after(text, first.start() - width // 4, first.start())
     end = start + width
     if end < len(text):
-        end = max(text.rfind(" ", start, end), start + width // 2)
+        end = max(_space_before(text, start, end), start + width // 2)
     out = _fragments(text[start:end], matches)
     if start > 0:
         out.insert(0, Fragment("… "))

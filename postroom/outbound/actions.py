@@ -5,7 +5,6 @@ exists if and only if the action that wrote it committed, and a job will send it
 """
 
 import hashlib
-import html
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -444,9 +443,9 @@ def _quote_html(body: str) -> str:
         return richtext.text_to_html("\n".join(lines[:1])) + richtext.text_to_html(
             "\n".join(lines[1:])
         )
-    # A forward: the header block and the original, quoted as a whole.
-    escaped = "".join(f"<div>{html.escape(line) or '<br>'}</div>" for line in lines)
-    return f"<blockquote>{escaped}</blockquote>"
+    # A forward: the header block and the original, quoted as a whole (its own quoted
+    # lines one level deeper), line by line as in a reply's quote.
+    return richtext.text_to_html("\n".join(f"> {line}" for line in lines))
 
 
 # ----------------------------------------------------------------- signatures, templates

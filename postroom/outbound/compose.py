@@ -138,10 +138,24 @@ def _shown_date(when: datetime | None) -> str:
     return when.strftime("%a, %d %b %Y at %H:%M") if when else "an earlier date"
 
 
+_PARAGRAPH_END = re.compile(r"</p\s*>", re.IGNORECASE)
+
+
+def html_as_text(markup: str) -> str:
+    """An HTML email's text as its reader sees it: lines where it breaks lines, and a
+    blank line between paragraphs (<p>), which a browser sets apart with a margin.
+
+    Outlook writes every line as a <p class=MsoNormal> whose margin its own style sets
+    to 0, and blank lines as paragraphs of their own: there a paragraph is a line."""
+    if "msonormal" not in markup[:100_000].lower():
+        markup = _PARAGRAPH_END.sub("</p><br>", markup)
+    return visible_text(markup)
+
+
 def original_text(original: Original) -> str:
     """The original's text (its HTML's text when it has no plain part), at most as much
     as the conversation page shows: a quote of a 30 MB email is not a reply."""
-    text = original.text if original.text.strip() else visible_text(original.html)
+    text = original.text if original.text.strip() else html_as_text(original.html)
     return cut(text, DISPLAY_TEXT_CHARS)[0]
 
 

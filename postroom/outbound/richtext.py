@@ -144,19 +144,34 @@ def html_to_text(value: str) -> str:
 
 def text_to_html(text: str) -> str:
     """Plain text (a quote made by compose, an old draft) as editor HTML: one div per
-    line, '> ' lines as a blockquote."""
+    line outside quotes; '> ' lines as a blockquote whose lines are joined by <br>.
+
+    Inside a blockquote the editor (Trix) keeps one block: divs there are run together
+    into one line (a signature's "Anna Client", "ACME GmbH" read "Anna ClientACME
+    GmbH"), while <br> is a line break it keeps, so a quote stays as written."""
     out: list[str] = []
     depth = 0
+    open_lines = False  # text written in the current blockquote since it opened
     for line in (text or "").replace("\r\n", "\n").split("\n"):
-        level = len(re.match(r"^(?:> ?)*", line).group(0).replace(" ", ""))
-        content = re.sub(r"^(?:> ?)*", "", line) if level else line
-        while depth < level:
-            out.append("<blockquote>")
-            depth += 1
-        while depth > level:
-            out.append("</blockquote>")
-            depth -= 1
-        out.append(f"<div>{html.escape(content) if content else '<br>'}</div>")
+        marks = re.match(r"^(?:> ?)*", line).group(0)
+        level = marks.count(">")
+        content = line[len(marks) :] if level else line
+        if level != depth:
+            while depth < level:
+                out.append("<blockquote>")
+                depth += 1
+            while depth > level:
+                out.append("</blockquote>")
+                depth -= 1
+            open_lines = False
+        if depth == 0:
+            out.append(f"<div>{html.escape(content) if content else '<br>'}</div>")
+            continue
+        if open_lines:
+            out.append("<br>")
+        # An empty quoted line is a line break of its own: <br><br> is a blank line.
+        out.append(html.escape(content))
+        open_lines = True
     out.extend("</blockquote>" for _ in range(depth))
     return "".join(out)
 

@@ -16,6 +16,7 @@ from django.db.models import Q
 from postroom.crm import items as item_kinds
 from postroom.crm.access import items_for, readable_message_ids
 from postroom.crm.models import Company, Contact, Deal, SmartItem, TimelineEntry
+from postroom.lib.text import preview
 from postroom.mail.models import ConversationMessage
 from postroom.mail.workflow import reply_waits
 from postroom.mailboxes.access import mailboxes_for
@@ -24,6 +25,7 @@ from postroom.tracking.display import read_states
 # The page shows the newest entries; an item with years of mail stays fast.
 TIMELINE_LIMIT = 200
 SNIPPET_CHARS = 400
+SNIPPET_LINES = 8  # an email's start as written: its lines, not one run-on line
 
 
 @dataclass(frozen=True)
@@ -118,8 +120,7 @@ def timeline_for(user, item: models.Model) -> list[TimelineRow]:
         message = entry.activity.message if entry.activity else None
         if message is not None and message.pk in readable:
             # A snippet needs the body's start, not all of a long body's words.
-            body = " ".join(message.text_body[: SNIPPET_CHARS * 4].split())
-            snippet = body[:SNIPPET_CHARS] + ("…" if len(body) > SNIPPET_CHARS else "")
+            snippet = preview(message.text_body[: SNIPPET_CHARS * 4], SNIPPET_CHARS, SNIPPET_LINES)
             rows.append(
                 TimelineRow(
                     entry,

@@ -31,8 +31,8 @@ def test_html_to_text_writes_paragraphs_lists_quotes_and_links():
 
 def test_text_to_html_turns_quote_lines_into_a_blockquote():
     assert richtext.text_to_html("Hi <you>\n> quoted\n>> deeper\nend") == (
-        "<div>Hi &lt;you&gt;</div><blockquote><div>quoted</div><blockquote><div>deeper</div>"
-        "</blockquote></blockquote><div>end</div>"
+        "<div>Hi &lt;you&gt;</div><blockquote>quoted<blockquote>deeper</blockquote>"
+        "</blockquote><div>end</div>"
     )
 
 
