@@ -12,12 +12,14 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from .auth import AUTH
 from .errors import ApiError, RateLimited, json_error
+from .parser import CheckedParser
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ api = NinjaAPI(
     urls_namespace="api-v1",
     openapi_url="/openapi.json",
     docs_url="/docs/",
+    parser=CheckedParser(),
 )
 
 
@@ -109,6 +112,18 @@ def _django_invalid(request, exc: DjangoValidationError):
     return json_error(422, "; ".join(exc.messages), code="invalid", field=field)
 
 
+@api.exception_handler(OverflowError)
+def _overflow(request, exc):
+    return json_error(422, "a number is out of range", code="invalid")
+
+
+@api.exception_handler(DataError)
+def _data_error(request, exc):
+    # A value past a column's bounds (a 64-bit id, a decimal) that a schema let through.
+    logger.info("API %s %s: value out of range: %s", request.method, request.path, exc)
+    return json_error(422, "a value is out of range", code="invalid")
+
+
 @api.exception_handler(Exception)
 def _crash(request, exc: Exception):
     logger.exception("API %s %s failed", request.method, request.path)
@@ -116,12 +131,13 @@ def _crash(request, exc: Exception):
 
 
 def _register() -> None:
-    from .endpoints import conversations, mailboxes, messages, outbound
+    from .endpoints import conversations, crm, mailboxes, messages, outbound
 
     api.add_router("/conversations", conversations.router)
     api.add_router("/messages", messages.router)
     api.add_router("/mailboxes", mailboxes.router)
     api.add_router("", outbound.router)
+    api.add_router("/crm", crm.router)
 
 
 _register()
