@@ -36,6 +36,9 @@ class ConnectionSettings:
     smtp_port: int | None = None
     smtp_security: str = ""
     allow_self_signed: bool = False
+    # The SMTP login where it differs from the IMAP one (empty: the IMAP one).
+    smtp_username: str = ""
+    smtp_password: str = ""
 
     def __repr__(self) -> str:  # never show the password in a traceback or a log
         return f"ConnectionSettings(address={self.address!r}, imap_host={self.imap_host!r})"
@@ -125,6 +128,8 @@ def do_add_mailbox(
     )
     if conn.imap_host:
         mailbox.set_password(conn.password)
+    mailbox.smtp_username = conn.smtp_username
+    mailbox.set_smtp_password(conn.smtp_password)
     mailbox.save()
     if conn.imap_host:
         Folder.objects.create(mailbox=mailbox, name="INBOX", role=Folder.Role.INBOX)
