@@ -29,11 +29,13 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from postroom import webhooks
 from postroom.accounts.actions import do_notify
 from postroom.accounts.services import is_internal_address
 from postroom.crm import actions as crm_actions
 from postroom.crm.capture import known_items
 from postroom.crm.models import Activity
+from postroom.lib import smtp
 from postroom.lib.backoff import backoff_delay
 from postroom.mail.ingest import FetchedMessage, parse_stored, store_copies
 from postroom.mail.models import Message, MessageCopy
@@ -45,7 +47,6 @@ from postroom.mailboxes.models import Folder, Mailbox
 from postroom.sync import imap
 from postroom.sync.service import server_of
 
-from . import smtp
 from .bounces import link_early_bounces
 from .models import MonthlyUsage, OutboundSettings, OutboxMessage
 from .placeholders import conversation_items
@@ -74,13 +75,15 @@ def stale_after() -> timedelta:
 
 
 def smtp_server_of(mailbox: Mailbox) -> smtp.SmtpServer:
+    # Its own SMTP login where it has one, else the IMAP one; none at all (a mailbox
+    # fed by the ingress alone) sends through a relay without a login.
+    username, password = mailbox.smtp_login()
     return smtp.SmtpServer(
         host=mailbox.smtp_host,
         port=mailbox.smtp_port or 0,
         security=mailbox.smtp_security or "none",
-        username=mailbox.username,
-        # A mailbox fed by the ingress alone may send through a relay without a login.
-        password=mailbox.get_password() if mailbox.password_encrypted else "",
+        username=username,
+        password=password,
         allow_self_signed=mailbox.allow_self_signed,
     )
 
@@ -309,6 +312,7 @@ def _mark_sent(outbox: OutboxMessage, *, note: str = "") -> None:
     )
     if not changed:
         return
+    webhooks.emit("email.sent", outbox, sent_at=now)
     month = _month_start(now).date()
     if not MonthlyUsage.objects.filter(month=month).update(sent=F("sent") + 1):
         MonthlyUsage.objects.get_or_create(month=month)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from postroom.outbound import smtp
+from postroom.lib import smtp
 from postroom.testing.dovecot import free_port
 from postroom.testing.mail import make_email
 from postroom.testing.smtp import CapturingSMTPServer

@@ -7,7 +7,7 @@ setting, are in test_smtp.py.)"""
 
 import pytest
 
-from postroom.outbound import smtp
+from postroom.lib import smtp
 from postroom.testing.mail import make_email
 from postroom.testing.smtp import CapturingSMTPServer
 

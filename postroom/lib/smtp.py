@@ -4,7 +4,9 @@ One function, `send`, hands one email to the mailbox's SMTP server and says, by 
 exception it raises, what a failure means for the Outbox: try again later
 (TemporaryFailure), give up and tell the sender (PermanentFailure), or try again
 later but look in the Sent folder first, because the server may have taken it
-(MaybeDelivered). No ORM here.
+(MaybeDelivered). `verify` goes as far as the login and sends nothing: what connecting
+a mailbox and saving its SMTP settings check. No Django here (the lowest layer), so
+that the connection checks of postroom.sync and the Outbox of postroom.outbound share it.
 """
 
 import smtplib
@@ -37,6 +39,10 @@ class AuthRefused(PermanentFailure):
 
 class TlsRefused(PermanentFailure):
     pass
+
+
+class NotSmtp(PermanentFailure):
+    """What answered is not an SMTP server (its bytes are not repeated)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,8 @@ def _connect(server: SmtpServer, timeout: float, context: ssl.SSLContext | None)
             ) from exc
         raise TemporaryFailure(f"TLS with {where} failed: {exc}") from exc
     except smtplib.SMTPConnectError as exc:
+        if not 200 <= exc.smtp_code <= 599:  # no SMTP greeting: some other service
+            raise NotSmtp(f"{where} did not answer as an SMTP server") from exc
         raise _failure(f"{where} refused the connection", exc.smtp_code, exc.smtp_error) from exc
     except TimeoutError as exc:
         raise TemporaryFailure(f"{where} did not answer within {timeout:g} s") from exc
@@ -119,6 +127,34 @@ def _secure_and_log_in(
             ) from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise AuthRefused(f"{where} offers no login method Postroom knows: {exc}") from exc
+
+
+def verify(server: SmtpServer, *, timeout: float = 30.0) -> None:
+    """Connect, EHLO, STARTTLS or TLS as the server is set up, and log in; send nothing.
+
+    Raises what `send` would raise for the same fault (AuthRefused with the server's
+    words for a refused login, TlsRefused, NotSmtp, TemporaryFailure for a dead port or
+    a timeout). A server that offers no AUTH passes: sending logs in only where it can.
+    """
+    where = f"{server.host}:{server.port}"
+    tls = server.security in ("ssl", "starttls")
+    context = client_context(server.allow_self_signed, peer=where) if tls else None
+    client = _connect(server, timeout, context)
+    try:
+        _secure_and_log_in(client, server, context)
+    except SendError:
+        raise
+    except smtplib.SMTPResponseException as exc:
+        raise _failure(where, exc.smtp_code, exc.smtp_error) from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        raise TemporaryFailure(
+            f"the connection to {where} broke: {exc or type(exc).__name__}"
+        ) from exc
+    finally:
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
 
 
 def send(
