@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import TextChoices
 from django.utils import timezone
 
+from postroom.accounts.actions import UserError
+from postroom.accounts.actions import do_deactivate_user as deactivate
 from postroom.crm.access import can_edit
 from postroom.crm.models import Task, TimelineEntry
 from postroom.mail.models import ConversationMessage
@@ -100,10 +101,10 @@ def do_deactivate_user(person, choice: str, *, acting_user) -> list[RetentionRun
     """Deactivate an account: its personal mailboxes stop syncing, and their unlinked
     mail is kept or removed as chosen."""
     choice = _choice(choice)
-    if person.pk == getattr(acting_user, "pk", None):
-        raise RetentionError("you cannot deactivate your own account")
-    get_user_model().objects.filter(pk=person.pk).update(is_active=False)
-    person.is_active = False
+    try:
+        deactivate(person, acting_user=acting_user)  # the accounts app's own checks
+    except UserError as exc:
+        raise RetentionError(str(exc)) from None
     runs = []
     for mailbox in personal_mailboxes_of(person):
         names = list(mailbox.folders.exclude(name__in=LOCAL_FOLDERS).values_list("name", flat=True))

@@ -16,6 +16,7 @@ from . import (
     people_views,
     personal_views,
     quarantine_views,
+    retention_views,
     routing_views,
     shared_mailbox_views,
     sla_views,
@@ -352,4 +353,25 @@ urlpatterns = [
         routing_views.absence_remove,
         name="absence_remove",
     ),
+    # Retention and storage (retention_views.py): administrators, and the choices said
+    # before mail goes (sync switched off, an account deactivated, a task deleted).
+    path("retention/", retention_views.retention, name="retention"),
+    path("retention/run/", retention_views.retention_run, name="retention_run"),
+    path(
+        "retention/runs/<int:run_id>/",
+        retention_views.retention_run_detail,
+        name="retention_run_detail",
+    ),
+    path("storage/", retention_views.storage_report, name="storage"),
+    path(
+        "mailboxes/<int:mailbox_id>/stop-sync/",
+        retention_views.stop_sync,
+        name="retention_stop_sync",
+    ),
+    path(
+        "people/<int:user_id>/deactivate-with-mail/",
+        retention_views.deactivate_with_mail,
+        name="retention_deactivate",
+    ),
+    path("tasks/<int:task_id>/delete/", retention_views.delete_task, name="task_delete"),
 ]

@@ -495,6 +495,9 @@ def mailbox_folders(request, mailbox_id: int):
     if request.method == "POST":
         chosen = set(request.POST.getlist("sync"))
         names = [f.name for f in folders]
+        if not chosen and folders.filter(is_synced=True).exists():
+            # Sync off for the whole mailbox: what happens to its mail is chosen first.
+            return redirect("web:retention_stop_sync", mailbox.pk)
         roles = {
             f.name: request.POST[f"role-{f.pk}"] for f in folders if f"role-{f.pk}" in request.POST
         }
