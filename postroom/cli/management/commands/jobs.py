@@ -12,6 +12,7 @@ from postroom.jobs.watchdog import watch_jobs
 from postroom.mail.jobs import wake_overdue
 from postroom.outbound.jobs import recover_outbox
 from postroom.pipeline import recover_fetched
+from postroom.retention.jobs import retention_due
 from postroom.routing.jobs import sweep_sla
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def _housekeeping(stop: threading.Event) -> None:
             wake_overdue.enqueue()  # snoozes that ended while no runner ran
             sweep_sla.enqueue()  # reply deadlines that came, also while no runner ran
             recover_notification_emails.enqueue()
+            retention_due.enqueue()  # the daily retention sweep, when a day has passed
         except Exception:  # noqa: BLE001 - the next round tries again; never kill the runner
             logger.exception("housekeeping failed")
         finally:
