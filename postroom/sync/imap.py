@@ -388,16 +388,24 @@ _SIZE = re.compile(rb"UID (\d+).*RFC822\.SIZE (\d+)|RFC822\.SIZE (\d+).*UID (\d+
 
 def sizes(mailbox, uids: list[int]) -> dict[int, int]:
     """{uid: size in bytes} for the given UIDs: lets the caller plan batches by bytes."""
+    return {uid: size for uid, (size, _date) in sizes_and_dates(mailbox, uids).items()}
+
+
+def sizes_and_dates(mailbox, uids: list[int]) -> dict[int, tuple[int, datetime | None]]:
+    """{uid: (size in bytes, INTERNALDATE)} for the given UIDs, in one FETCH: the size
+    plans batches by bytes, the date keeps an initial fetch inside its window."""
     if not uids:
         return {}
     client = mailbox.client
-    command = f"UID FETCH {_uid_set(uids)} (UID RFC822.SIZE)".encode()
+    command = f"UID FETCH {_uid_set(uids)} (UID RFC822.SIZE INTERNALDATE)".encode()
     found = {}
     for head, _body, tail in _responses(client, client._new_tag(), command):
-        match = _SIZE.search(head + tail)
+        line = head + tail
+        match = _SIZE.search(line)
         if match:
             uid, size = (match.group(1), match.group(2)) if match.group(1) else match.group(4, 3)
-            found[int(uid)] = int(size)
+            date = _INTERNALDATE.search(line)
+            found[int(uid)] = (int(size), _internal_date(date.group(1)) if date else None)
     return found
 
 

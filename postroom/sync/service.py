@@ -104,7 +104,7 @@ def sync_folder(
     """Bring one folder up to date: new mail first, then flags and deletions, then the
     initial fetch window, newest first. With max_batches it may stop early (`more`)."""
     status = imap.select(client, folder.name)
-    window = None
+    window: Window | None = None
     if folder.uidvalidity != status.uidvalidity:
         window = _start_initial_fetch(client, folder, status)
     summary = SyncSummary(folders=1)
@@ -119,31 +119,64 @@ def sync_folder(
         _widen_window(folder)
     if folder.backfill_below is not None:
         # The window was searched a moment ago, or by an earlier run: search what is left.
-        old = window if window is not None else _backfill_left(client, folder)
+        found = window if window is not None else _backfill_left(client, folder)
+        old = list(found)
         if folder.backfill_total < folder.backfill_done + len(old):  # a widened window
             folder.backfill_total = folder.backfill_done + len(old)
             folder.save(update_fields=["backfill_total"])
         old.reverse()  # newest first: the UI is useful at once
-        _fetch_and_store(client, folder, status, old, summary, budget, progress, _backfill)
+        _fetch_and_store(
+            client, folder, status, old, summary, budget, progress, _backfill, sizes=found
+        )
         if not summary.more:
             folder.backfill_below = None
             folder.save(update_fields=["backfill_below"])
     return summary
 
 
-def _backfill_left(client, folder: Folder) -> list[int]:
-    """The UIDs of the window below the backfill's cursor that are not stored (or staged)
-    yet (a widened window holds the mail fetched before: it is not fetched again)."""
-    since = imap.imap_date(date.today() - timedelta(days=folder.mailbox.initial_days))
+# The UIDs of a folder's initial-fetch window, in UID order, with their sizes.
+Window = dict[int, int]
+
+
+def _window_start(folder: Folder) -> date:
+    return date.today() - timedelta(days=folder.mailbox.initial_days)
+
+
+def _in_window(client, folder: Folder, found: list[int]) -> Window:
+    """{uid: size} of the messages `found` by a SEARCH SINCE whose INTERNALDATE, read
+    back from the server, is on or after the window's first day.
+
+    The window is a date, never a UID: a folder's UIDs are in the order mail reached
+    it, and mail moved or restored into a folder, an import or a server migration gives
+    old mail high UIDs. SEARCH SINCE chooses on the server; the INTERNALDATE check keeps
+    a server whose SEARCH is lax (or a date at the edge of its time zone) from letting
+    older mail in. A message whose date the server does not give is kept: SEARCH chose it.
+    """
+    start = _window_start(folder)
+    window, older = {}, 0
+    for uid, (size, internal) in sorted(imap.sizes_and_dates(client, found).items()):
+        if internal is not None and internal.date() < start:
+            older += 1
+            continue
+        window[uid] = size
+    if older:
+        logger.info("%s: %s message(s) older than %s left out of the window", folder, older, start)
+    return window
+
+
+def _backfill_left(client, folder: Folder) -> Window:
+    """The window below the backfill's cursor that is not stored (or staged) yet (a
+    widened window holds the mail fetched before: it is not fetched again)."""
     below = folder.backfill_below - 1
     if below < 1:  # "UID 1:0" is not a valid set: with nothing below, the backfill is done
-        return []
-    found = imap.search_uids(client, f"UID 1:{below} SINCE {since}")
+        return {}
+    since = imap.imap_date(_window_start(folder))
     stored = MessageCopy.objects.filter(
         folder=folder, uidvalidity=folder.uidvalidity, uid__lte=below
     ).values_list("uid", flat=True)
     known = set(stored.iterator(chunk_size=10_000)) | staged_uids(folder)
-    return [uid for uid in found if uid not in known]
+    found = imap.search_uids(client, f"UID 1:{below} SINCE {since}")
+    return _in_window(client, folder, [uid for uid in found if uid not in known])
 
 
 def _widen_window(folder: Folder) -> None:
@@ -160,13 +193,18 @@ def _widen_window(folder: Folder) -> None:
     folder.save(update_fields=["window_days", "backfill_below", "backfill_total", "backfill_done"])
 
 
-def _start_initial_fetch(client, folder: Folder, status: imap.FolderStatus) -> list[int]:
+def _start_initial_fetch(client, folder: Folder, status: imap.FolderStatus) -> Window:
     """Plan the fetch of the last `initial_days` days of a new (or renumbered) folder;
-    the UIDs of that window, to be fetched by the backfill."""
+    that window, to be fetched by the backfill.
+
+    Everything the folder holds now is either in the window or left out: the new-mail
+    cursor starts above the highest UID there is (not the window's highest), so that
+    old mail with higher UIDs than the window's is never taken for new mail.
+    """
     if folder.uidvalidity is not None:
         logger.warning("%s: UIDVALIDITY changed, fetching the folder again", folder)
-    since = imap.imap_date(date.today() - timedelta(days=folder.mailbox.initial_days))
-    window = imap.search_uids(client, f"SINCE {since}")
+    since = imap.imap_date(_window_start(folder))
+    window = _in_window(client, folder, imap.search_uids(client, f"SINCE {since}"))
     with transaction.atomic():
         # Copies under the old numbering point at nothing now; the messages stay, and
         # their identity makes the re-fetched copies join them instead of doubling.
@@ -175,7 +213,8 @@ def _start_initial_fetch(client, folder: Folder, status: imap.FolderStatus) -> l
             folder.mailbox_id,
         )
         folder.uidvalidity = status.uidvalidity
-        folder.last_uid = max(window) if window else status.uidnext - 1
+        # Mail that arrived between SELECT and SEARCH may be above UIDNEXT - 1.
+        folder.last_uid = max([status.uidnext - 1, *window])
         folder.backfill_below = folder.last_uid + 1 if window else None
         folder.backfill_total, folder.backfill_done = len(window), 0
         folder.window_days = folder.mailbox.initial_days
@@ -195,7 +234,9 @@ def _backfill(folder: Folder, uids: list[int]) -> list[str]:
     return ["backfill_below", "backfill_done"]
 
 
-def _fetch_and_store(client, folder, status, uids, summary, budget, progress, move_cursor) -> None:
+def _fetch_and_store(
+    client, folder, status, uids, summary, budget, progress, move_cursor, *, sizes=None
+) -> None:
     """Fetch `uids` in batches and store each with its cursor move in one transaction.
 
     New mail, and a window of one batch, are recorded at once (`store_copies`): they
@@ -204,7 +245,9 @@ def _fetch_and_store(client, folder, status, uids, summary, budget, progress, mo
     it: thousands of old emails are durable as fast as the server sends them, and the
     fetch never waits for their rows.
     """
-    batches = list(_batches(imap.sizes(client, uids), uids))
+    if sizes is None:
+        sizes = imap.sizes(client, uids)
+    batches = list(_batches(sizes, uids))
     staging = move_cursor is _backfill and len(batches) > 1 and rawstore.in_files()
     if budget[0] is not None:
         if len(batches) > budget[0]:
