@@ -4,16 +4,29 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.utils import timezone
 
+from postroom.accounts.people import active_people
 from postroom.mail import search
 from postroom.mailboxes.access import mailboxes_for
-from postroom.mailboxes.models import Folder
+from postroom.mailboxes.models import Folder, Mailbox
+from postroom.sync.ingress import INGRESS_FOLDER
+
+# The user's own BCC tracker mailbox is offered to them alone (mailboxes_for never gives
+# anyone else's personal mailboxes), under a name that says what it holds.
+TRACKER_LABEL = "Your BCC tracker (mail you sent with it in BCC)"
+
+
+class _MailboxChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Mailbox) -> str:
+        return TRACKER_LABEL if obj.pk in self.tracker_ids else str(obj)
 
 
 class _FolderChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: Folder) -> str:
+        if obj.mailbox_id in self.tracker_ids:
+            return "Your BCC tracker"
         return f"{obj.mailbox.name}: {obj.name}"
 
 
@@ -24,7 +37,7 @@ class SearchForm(forms.Form):
         max_length=search.QUERY_CHARS,
         widget=forms.TextInput(attrs={"type": "search", "autofocus": True}),
     )
-    mailbox = forms.ModelChoiceField(queryset=None, required=False, empty_label="All mailboxes")
+    mailbox = _MailboxChoice(queryset=None, required=False, empty_label="All mailboxes")
     folder = _FolderChoice(
         queryset=None, required=False, empty_label="All folders but Spam and Trash"
     )
@@ -62,15 +75,24 @@ class SearchForm(forms.Form):
         # Choices come from what the user may read: another mailbox's id is "not a
         # valid choice", the same answer as for an id that does not exist.
         readable = mailboxes_for(user)
+        tracker_ids = set(
+            readable.filter(tracker__user=user).values_list("pk", flat=True)
+            if user.is_authenticated
+            else ()
+        )
         self.fields["mailbox"].queryset = readable
+        # Folders Postroom fills: those synced from the server, and the one the ingress
+        # delivers to (an ingress-only mailbox's, a BCC tracker's). A folder not synced
+        # holds no mail to find, so it is not offered.
         self.fields["folder"].queryset = (
             Folder.objects.filter(mailbox__in=readable)
+            .filter(Q(is_synced=True) | Q(name=INGRESS_FOLDER))
             .select_related("mailbox")
             .order_by("mailbox__name", "name")
         )
-        self.fields["responsible"].queryset = (
-            get_user_model().objects.filter(is_active=True).order_by("username")
-        )
+        for name in ("mailbox", "folder"):
+            self.fields[name].tracker_ids = tracker_ids
+        self.fields["responsible"].queryset = active_people()
 
     def has_criteria(self) -> bool:
         data = self.cleaned_data

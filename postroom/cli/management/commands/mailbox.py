@@ -194,7 +194,9 @@ class Command(BaseCommand):
             self.stderr.write(f"warning: {warning}")
 
     def list(self):
-        mailboxes = Mailbox.objects.all()
+        # BCC trackers are their owners' hidden mailboxes (no server, nothing to manage
+        # here): left out, as the web pages leave them out for everyone but the owner.
+        mailboxes = Mailbox.objects.filter(tracker__isnull=True)
         if not mailboxes:
             self.stdout.write("no mailboxes yet: add one with `postroom mailbox add`")
         for m in mailboxes:
