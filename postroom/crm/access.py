@@ -369,9 +369,9 @@ def responsibles_visible_to(user) -> QuerySet:
     reach of "all" on those entities, the department's people for "department", the
     user alone for "own", nobody without the right.
     """
-    from django.contrib.auth import get_user_model
+    from postroom.accounts.people import active_people
 
-    people = get_user_model().objects.filter(is_active=True).order_by("username")
+    people = active_people()
     if not user.is_authenticated or not user.is_active:
         return people.none()
     if user.is_superuser:

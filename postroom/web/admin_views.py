@@ -10,7 +10,6 @@ from functools import wraps
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from postroom.accounts import roles as role_service
 from postroom.accounts.models import Department, Role
+from postroom.accounts.people import active_people
 from postroom.accounts.roles import ANY_SMART, BASE_ENTITIES, Action, RoleError, Scope
 from postroom.crm.models import SmartType
 
@@ -179,7 +179,7 @@ class DepartmentForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        people = get_user_model().objects.filter(is_active=True).order_by("username")
+        people = active_people()
         self.fields["head"].queryset = people
         self.fields["members"].queryset = people
 

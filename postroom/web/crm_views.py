@@ -11,7 +11,6 @@ from functools import wraps
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -23,6 +22,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from postroom.accounts.people import active_people, person_choices, person_label
 from postroom.crm import actions, editing
 from postroom.crm import items as item_kinds
 from postroom.crm.access import (
@@ -102,12 +102,11 @@ class FilterForm(forms.Form):
 
     def __init__(self, data, *, stages: list[tuple[str, str]] | None, pipelines: bool):
         super().__init__(data)
-        users = get_user_model().objects.filter(is_active=True).order_by("username")
         self.fields["responsible"].choices = [
             ("", "Anyone"),
             ("me", "Me"),
             ("none", "Nobody"),
-        ] + [(str(u.pk), u.get_username()) for u in users[:200]]
+        ] + person_choices(active_people()[:200])
         if stages is None:
             del self.fields["stage"]
         else:
@@ -185,7 +184,7 @@ def _list(request, *, title, queryset, filters, search, columns, make_row, creat
 
 
 def _who(user) -> str:
-    return user.get_username() if user else "—"
+    return person_label(user)
 
 
 @crm_view

@@ -1,12 +1,12 @@
 """Forms of the CRM UI: they validate input and hand clean values to postroom.crm.editing."""
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils.text import slugify
 
+from postroom.accounts.people import active_people
 from postroom.crm.access import items_for
 from postroom.crm.editing import FieldSpec, StageSpec, clean_domains, clean_emails
 from postroom.crm.models import (
@@ -27,7 +27,7 @@ SELECT_LIMIT = 300
 
 
 def _users() -> QuerySet:
-    return get_user_model().objects.filter(is_active=True).order_by("username")
+    return active_people()
 
 
 class SearchableSelect(forms.Select):

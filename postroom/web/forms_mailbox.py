@@ -13,6 +13,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from postroom.accounts.models import Department
+from postroom.accounts.people import active_people
 from postroom.crm.models import SmartType
 from postroom.mailboxes.actions import (
     MAX_INITIAL_DAYS,
@@ -189,7 +190,7 @@ class MailboxSettingsForm(forms.Form):
     def __init__(self, *args, mailbox: Mailbox, **kwargs) -> None:
         super().__init__(*args, initial=self.initial_for(mailbox), **kwargs)
         self.fields["crm_rule"].choices = crm_rule_choices()
-        users = get_user_model().objects.filter(is_active=True).order_by("username")
+        users = active_people()
         self.fields["crm_responsible"].queryset = users
         if mailbox.owner is not None:  # capture falls back on the owner (crm.actions)
             self.fields["crm_responsible"].empty_label = f"Its owner, {mailbox.owner}"
@@ -262,7 +263,7 @@ class GrantForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["user"].queryset = get_user_model().objects.filter(is_active=True)
+        self.fields["user"].queryset = active_people()
         self.fields["department"].queryset = Department.objects.select_related("group")
 
     def clean(self):

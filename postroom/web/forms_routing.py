@@ -4,9 +4,9 @@ work (a regular expression that does not compile, a calendar without hours); the
 services of postroom.routing.actions save."""
 
 from django import forms
-from django.contrib.auth import get_user_model
 
 from postroom.accounts.models import Department
+from postroom.accounts.people import active_people
 from postroom.mail.models import Message
 from postroom.mail.workflow import people_for
 from postroom.routing import calendars
@@ -15,7 +15,7 @@ from postroom.routing.rules import RuleError, check_rule, keyword_pattern, sende
 
 
 def _people():
-    return get_user_model().objects.filter(is_active=True).order_by("username")
+    return active_people()
 
 
 class RuleForm(forms.ModelForm):
