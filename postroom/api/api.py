@@ -131,13 +131,15 @@ def _crash(request, exc: Exception):
 
 
 def _register() -> None:
-    from .endpoints import conversations, crm, mailboxes, messages, outbound
+    from .endpoints import conversations, crm, mailboxes, messages, outbound, people, tasks
 
     api.add_router("/conversations", conversations.router)
     api.add_router("/messages", messages.router)
     api.add_router("/mailboxes", mailboxes.router)
     api.add_router("", outbound.router)
     api.add_router("/crm", crm.router)
+    api.add_router("/tasks", tasks.router)
+    api.add_router("", people.router)
 
 
 _register()
