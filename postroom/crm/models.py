@@ -372,6 +372,11 @@ class Activity(models.Model):
     responsible = _responsible()
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # Whose CRM rule decided what an incoming email made: of all the mailboxes that hold
+    # it, the one first in the CRM precedence (capture.py); shown on the email.
+    rule_mailbox = models.ForeignKey(
+        Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         verbose_name_plural = "activities"
@@ -452,3 +457,26 @@ class TimelineEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.content_type.model} {self.object_id}"
+
+
+class CrmSettings(models.Model):
+    """The organisation's CRM settings, one row (pk 1), edited by administrators; read
+    through postroom.crm.organisation, which caches them. No row yet: the defaults."""
+
+    # The organisation's own mail domains: mail from them is a colleague's, never a
+    # lead. Until an administrator saves them: POSTROOM_INTERNAL_DOMAINS with the
+    # domains of the shared mailboxes and of the users' addresses.
+    internal_domains = models.JSONField(default=list, blank=True)
+    # A contact saved by hand without a company joins the company of its address's
+    # domain (as captured contacts do when their mailbox says so); off: it is offered.
+    join_company_by_domain = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "CRM settings"
+
+    def __str__(self) -> str:
+        return "CRM settings"

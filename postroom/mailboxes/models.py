@@ -115,6 +115,14 @@ class Mailbox(models.Model):
         "empty: the mailbox's owner.",
     )
 
+    # Which mailbox's CRM rule decides for an email that several mailboxes hold: the
+    # lowest number first, then shared before personal, then the oldest mailbox.
+    crm_precedence = models.PositiveIntegerField(
+        default=100,
+        help_text="For an email that reaches several mailboxes, the rule of the mailbox "
+        "with the lowest number decides (shared before personal at equal numbers).",
+    )
+
     initial_days = models.PositiveIntegerField(
         default=30, help_text="How many days back a new mailbox fetches."
     )
@@ -342,7 +350,7 @@ class ConnectionCheck(models.Model):
     smtp_password_encrypted = models.TextField(blank=True, editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHECKING)
     failure = models.CharField(max_length=12, choices=Failure.choices, blank=True)
-    # What the page says: our own words, never the server's.
+    # What the page says: our own words; an SMTP server's refusal in its own words.
     outcome = models.CharField(max_length=500, blank=True)
     mailbox = models.ForeignKey(
         Mailbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -358,3 +366,13 @@ class ConnectionCheck(models.Model):
 
     def get_password(self) -> str:
         return secretbox.decrypt(settings.SECRET_KEY, self.password_encrypted)
+
+    def set_smtp_password(self, password: str) -> None:
+        self.smtp_password_encrypted = (
+            secretbox.encrypt(settings.SECRET_KEY, password) if password else ""
+        )
+
+    def get_smtp_password(self) -> str:
+        if not self.smtp_password_encrypted:
+            return ""
+        return secretbox.decrypt(settings.SECRET_KEY, self.smtp_password_encrypted)
