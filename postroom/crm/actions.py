@@ -13,6 +13,7 @@ from django.db import models, transaction
 from django.urls import NoReverseMatch
 from django.utils import timezone
 
+from postroom import webhooks
 from postroom.accounts.actions import do_notify
 from postroom.mail.models import Message
 from postroom.mailboxes.access import mailboxes_for
@@ -343,6 +344,7 @@ def new_lead_from_message(
     if created_text == "":
         created_text = f"Created from an email to {mailbox.address}"
     _created(lead, created_text, acting_user)
+    webhooks.emit("lead.created", lead)
     return lead
 
 
@@ -376,6 +378,7 @@ def do_move_stage(item: Deal | SmartItem, stage: Stage, *, user) -> bool:
     item.closed_at = None if stage.is_open else timezone.now()
     item.save(update_fields=["stage", "closed_at"])
     _entry(item, kind=TimelineEntry.Kind.STAGE, text=f"{before.name} → {stage.name}", author=user)
+    webhooks.emit("deal.stage_changed", item, previous=before, actor=user)
     return True
 
 
@@ -639,6 +642,7 @@ def _create_for_save(
             source_mailbox=mailbox,
         )  # fmt: skip
         _created(lead, "Created from an email, by hand", user)
+        webhooks.emit("lead.created", lead)
         return [lead]
     if directory.contact(person) is None:
         check(user, "create", Contact)

@@ -15,6 +15,8 @@ from django.core.validators import validate_email
 from django.db import models, transaction
 from django.utils import timezone
 
+from postroom import webhooks
+
 from . import actions
 from .access import check, check_admin, check_edit
 from .items import label_of, title_of
@@ -86,6 +88,7 @@ def do_create_lead(*, acting_user, **fields) -> Lead:
     lead.email = normalise_email(lead.email)
     lead.save()
     _created(lead, acting_user)
+    webhooks.emit("lead.created", lead)
     return lead
 
 

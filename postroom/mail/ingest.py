@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db import DatabaseError, transaction
 
+from postroom import webhooks
 from postroom.mailboxes.models import Folder, Mailbox
 
 from . import rawstore
@@ -312,6 +313,7 @@ def ingest_messages(message_ids: Sequence[int], mailbox: Mailbox) -> list[Messag
         with transaction.atomic():
             _write_parsed(pending, parts)
             thread_messages(messages, mailbox)
+            webhooks.emit("message.received", *pending, mailbox=mailbox)
             index_messages(pending, bodies)
     except Exception:  # the database refused one of them, or a bug: isolate the culprit
         logger.exception("ingesting a batch of %s failed; one message at a time", len(messages))
@@ -444,6 +446,7 @@ def _ingest_one(message_id: int, mailbox: Mailbox) -> Message:
             # A quarantined message is threaded too, so that it shows in its mailbox
             # with the parser's error instead of vanishing; it never reaches the CRM.
             thread_messages([message], mailbox)
+            webhooks.emit("message.received", message, mailbox=mailbox)
             index_messages([message])
     except Exception as exc:
         logger.exception("ingest of message %s failed", message_id)

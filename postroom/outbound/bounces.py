@@ -20,6 +20,7 @@ from email.parser import BytesParser
 from django.db import transaction
 from django.db.models import Q
 
+from postroom import webhooks
 from postroom.crm import actions as crm_actions
 from postroom.mail import rawstore
 from postroom.mail.models import Message, MessageCopy
@@ -102,6 +103,7 @@ def link_bounce(bounce: Message) -> int:
         logger.exception("reading bounce %s failed", bounce.pk)
         reason = bounce.subject or "delivery failed"
     linked = rows.update(bounce=bounce, bounce_reason=reason)
+    webhooks.emit("email.bounced", bounce, reason=reason)
     _bounce_on_timeline(bounce)
     logger.info("bounce %s linked to the sent email %s: %s", bounce.pk, mid, reason)
     return linked

@@ -13,6 +13,7 @@ from django.core.management import call_command
 
 from postroom.testing.dovecot import free_port
 from postroom.testing.factories import UserFactory
+from postroom.webhooks.emitting import forget_subscribers
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
@@ -104,6 +105,12 @@ def loopback_allowed(settings):
         "RETRY_BASE": 0.05,
         "RETRY_CAP": 0.2,
     }
+
+
+@pytest.fixture(autouse=True)
+def fresh_subscribers_table():
+    """Each test starts from its own subscriptions: a rolled-back test's are not seen."""
+    forget_subscribers()
 
 
 @pytest.fixture
