@@ -35,6 +35,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from postroom import webhooks
 from postroom.mail.bulk import create_objects, insert_ignoring_conflicts
 from postroom.mail.models import Message
 from postroom.mailboxes.models import CrmRuleKind, Mailbox
@@ -150,6 +151,7 @@ class _Context:
         # writing the batch cost more than deciding what to write.
         for model in (Contact, Lead, Deal, SmartItem):
             create_objects([i for i in self.pending_new if type(i) is model])
+        webhooks.emit("lead.created", *(i for i in self.pending_new if type(i) is Lead))
         create_objects(self.pending_emails)
         create_objects([a for a, _ in self.pending_activities])
         now = timezone.now()

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from postroom import webhooks
 from postroom.accounts.actions import do_notify
 from postroom.accounts.models import User
 
@@ -118,6 +119,13 @@ def do_assign(
         Conversation.objects.filter(pk=conversation.pk).update(responsible=responsible)
         conversation.responsible = responsible
         _emit("assigned", {conversation.pk: new_id})
+        webhooks.emit(
+            "conversation.assigned",
+            conversation,
+            previous=current,
+            actor=acting_user,
+            reason=reason,
+        )
         if responsible is None:
             _record(
                 conversation, Kind.UNASSIGNED, actor=acting_user, reason=reason, previous=current
@@ -199,6 +207,9 @@ def do_assign_new(assignments: list[tuple[Conversation, User, str]]) -> int:
         )
         for conversation, user, _ in chosen:
             conversation.responsible = user
+        webhooks.emit(
+            "conversation.assigned", *(c for c, _, _ in chosen), reason="distribution rules"
+        )
     logger.info("%s conversation(s) assigned by the distribution rules", len(chosen))
     return len(chosen)
 
@@ -240,6 +251,13 @@ def do_set_status(
         kind = Kind.REOPENED if reason and status == Status.OPEN else Kind.STATUS
         _record(
             conversation, kind, actor=acting_user, reason=reason, previous=current, status=status
+        )
+        webhooks.emit(
+            "conversation.status_changed",
+            conversation,
+            previous=current,
+            actor=acting_user,
+            reason=reason,
         )
     return True
 
