@@ -248,21 +248,25 @@ def _email_bounced(bounces, *, reason="", **_) -> list:
 
 
 def _tracking(kind: str) -> Callable[..., list]:
-    def build(tracked_emails, *, recipient="", url="", prefetch=False, client="", **_) -> list:
+    def build(emails, *, recipient="", url="", client="", **_) -> list:
+        """`emails`: tracked emails or their ids (the Outbox row's id)."""
+        from postroom.outbound.models import OutboxMessage
+
+        ids = [getattr(e, "pk", e) for e in emails]
+        outboxes = OutboxMessage.objects.select_related("mailbox", "author").defer(
+            "raw", "composition"
+        )
         return [
             (
                 None,
                 {
-                    "email": _outbox(tracked.outbox),
+                    "email": _outbox(outbox),
                     "recipient": recipient,
                     **({"url": url} if kind == "click" else {}),
-                    # An image proxy or a link scanner, by User-Agent and timing: most
-                    # receivers count only the others.
-                    "prefetch": bool(prefetch),
                     "client": client,
                 },
             )
-            for tracked in tracked_emails
+            for outbox in outboxes.filter(pk__in=ids).order_by("pk")
         ]
 
     return build

@@ -14,6 +14,7 @@ from postroom.outbound.jobs import recover_outbox
 from postroom.pipeline import recover_fetched
 from postroom.retention.jobs import retention_due
 from postroom.routing.jobs import sweep_sla
+from postroom.webhooks.jobs import recover_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def _housekeeping(stop: threading.Event) -> None:
             wake_overdue.enqueue()  # snoozes that ended while no runner ran
             sweep_sla.enqueue()  # reply deadlines that came, also while no runner ran
             recover_notification_emails.enqueue()
+            recover_webhooks.enqueue()  # webhook deliveries whose job was lost
             retention_due.enqueue()  # the daily retention sweep, when a day has passed
         except Exception:  # noqa: BLE001 - the next round tries again; never kill the runner
             logger.exception("housekeeping failed")
