@@ -28,6 +28,7 @@ from . import (
     fidelity,
     hostile_mail,
     idle_500,
+    import_vs_mbsync,
     inbox_bench,
     ingest_throughput,
     ingress_latency,
@@ -52,6 +53,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Harness, Table], None], float]] = {
     "hostile": (hostile_mail.run, 300),
     "fidelity": (fidelity.run, 120),
     "sla": (sla_bench.run, 900),
+    "import": (import_vs_mbsync.run, 600),
 }
 
 
