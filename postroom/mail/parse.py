@@ -130,10 +130,29 @@ def _kept_references(references: list[str]) -> list[str]:
     return [references[0], *references[-(MAX_REFERENCES - 1) :]]
 
 
+def id_text(data: bytes) -> str:
+    """Raw header bytes of an identifier (Message-ID, In-Reply-To, References) as text.
+
+    RFC 6532 (SMTPUTF8) mail writes them in UTF-8, and a reply quotes the same bytes:
+    read as UTF-8 they match, never as "?" or U+FFFD. Bytes that are not UTF-8 are read
+    as Latin-1, which maps every byte to one character: the same bytes are always the
+    same text, so the email and a reply to it still meet.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
 def _ids(value: str | None) -> list[str]:
-    """Message-IDs in a header, without angle brackets; tolerant of missing brackets."""
+    """Message-IDs in a header, without angle brackets; tolerant of missing brackets.
+
+    `value` as the parser keeps it: raw 8-bit bytes as surrogates, read by id_text.
+    """
     if not value:
         return []
+    if _SURROGATE.search(value):
+        value = id_text(value.encode("utf-8", "surrogateescape"))
     found = _MSGID.findall(value)
     if not found and value.strip() and " " not in value.strip():
         found = [value.strip().strip("<>")]
@@ -192,7 +211,7 @@ def read_identity(raw: bytes) -> Envelope:
     """
     end, _ = _header_end(raw)
     match = _MESSAGE_ID_HEADER.search(b"\n" + raw[:end])
-    ids = _ids(match.group(1).decode("ascii", "replace")) if match else []
+    ids = _ids(id_text(match.group(1))) if match else []
     message_id = ids[0] if ids else ""
     if not message_id:
         digest = content_hash(raw)
@@ -306,12 +325,21 @@ def _text(value: str, limit: int | None = None) -> str:
     return value[:limit] if limit else value
 
 
+def _utf8(value: str) -> str:
+    """Header text whose raw 8-bit bytes (surrogates) are an identifier: see id_text."""
+    if not _SURROGATE.search(value):
+        return value
+    return id_text(value.encode("utf-8", "surrogateescape"))
+
+
 def _addresses(value: str, hint: str | None, lies: dict[str, str]) -> list[tuple[str, str]]:
     """(display name, lower-cased address) pairs; names decoded after splitting, so an
     encoded comma in a name cannot split an address."""
     pairs = []
-    for name, address in getaddresses([_eight_bit(value, hint)]):
-        address = _text(address.strip().lower())
+    # Split on the raw text: the address part is UTF-8 (RFC 6532) whatever the body's
+    # charset hints, the display name is read like any 8-bit header text.
+    for name, address in getaddresses([value]):
+        address = _text(_utf8(address).strip().lower())
         if "@" in address:
             pairs.append((_text(decode_words(name, hint=hint, lies=lies).strip()), address))
     return pairs
@@ -361,7 +389,7 @@ def _sender(
     form "pete@silly.test (Pete)", where the comment is the only name there is.
     """
     for header in _SENDER_HEADERS:
-        value = _eight_bit(headers.get(header, ""), hint).strip()
+        value = headers.get(header, "").strip()  # raw: the name and address decode apart
         if not value or value == "<>":
             continue
         bare = _without_comments(value)
@@ -385,7 +413,7 @@ def _sender(
                 if address.startswith("@") and ":" in address:  # an obsolete source route
                     address = address.partition(":")[2]
         name = _text(decode_words(name, hint=hint, lies=lies).strip())[:500]
-        address = _text(address.strip().lower())[:320]
+        address = _text(_utf8(address).strip().lower())[:320]
         if name or address:
             return name, address, header
     return "", "", "from"
@@ -892,7 +920,21 @@ def _text_of_html(html: str) -> str:
 
 # -- the whole message -----------------------------------------------------------------
 
-_PARSER = BytesParser(policy=policy.default)
+
+# compat32: the feed parser asks each part's Content-Type several times while it splits
+# the MIME tree, and the modern policy parses it with the header registry every time
+# (two thirds of the whole parse, profiled on an import). Nothing here reads headers
+# through the policy: raw values are read (raw_items, identical under both policies).
+class _Unfolding(policy.Compat32):
+    """compat32 with header values read as the raw text, unfolded as RFC 5322 says: a
+    boundary folded across lines ('boundary="foo<CRLF> bar"') is "foo bar", and raw
+    8-bit bytes stay a string (compat32 would make them a Header object)."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        return _FOLD.sub("", value)
+
+
+_PARSER = BytesParser(policy=_Unfolding())
 # Headers only an email has: with none of them, the bytes are something else (a JSON
 # file, an image, a text), quarantined instead of shown as an empty email.
 _EMAIL_HEADERS = frozenset(

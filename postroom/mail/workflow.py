@@ -13,7 +13,6 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -22,6 +21,7 @@ from postroom import webhooks
 from postroom.accounts.actions import do_notify
 from postroom.accounts.models import User
 
+from .bulk import update_rows
 from .models import Comment, Conversation, ConversationEvent, ReplyPresence
 
 logger = logging.getLogger(__name__)
@@ -341,16 +341,15 @@ def wake_overdue() -> int:
 
 def _organisation_addresses() -> Callable[[str], bool]:
     """A test for "is this address the organisation's own": its mailboxes, its users
-    and POSTROOM_INTERNAL_DOMAINS (read once per call, not per email)."""
+    and its internal domains (read once per call, not per email)."""
+    # The internal domains are a CRM setting: read through the crm app's cached reader,
+    # the one every part asks (imported here, as the crm app comes after mail).
+    from postroom.crm.organisation import internal_domains
     from postroom.mailboxes.models import Mailbox
 
     addresses = {a.lower() for a in Mailbox.objects.values_list("address", flat=True)}
     addresses |= {a.lower() for a in User.objects.values_list("email", flat=True)}
-    domains = {
-        d.strip().lower().lstrip("@")
-        for d in settings.POSTROOM.get("INTERNAL_DOMAINS", ())
-        if d.strip()
-    }
+    domains = internal_domains()
 
     def is_ours(address: str) -> bool:
         address = address.strip().lower()
@@ -422,7 +421,13 @@ def mail_threaded(message_ids: list[int], mailbox) -> int:
             if _reopens(conversation, *newest_customer):
                 reopened += 1
     if changed:
-        Conversation.objects.bulk_update(changed, ["waiting_since", "has_attachment"])
+        # By primary key, one prepared statement: Django's bulk_update builds a CASE WHEN
+        # per field over the batch, and cost half of an import's threading step.
+        update_rows(
+            Conversation,
+            ["waiting_since", "has_attachment"],
+            [(c.pk, c.waiting_since, c.has_attachment) for c in changed],
+        )
     # Our email in the thread (sent from another client, synced) answers it too.
     _emit("answered", answered)
     return reopened
