@@ -165,9 +165,28 @@ def _stage_choices(stages) -> list[tuple[str, str]]:
     ]
 
 
-def _list(request, *, title, queryset, filters, search, columns, make_row, create_url, extra=None):
+def _list(
+    request,
+    *,
+    title,
+    queryset,
+    filters,
+    search,
+    columns,
+    make_row,
+    create_url,
+    extra=None,
+    everything=None,
+):
+    """One list page. `everything` is the list's items whatever the user's rights (by
+    default all of the model's): when none of the items the user may read are shown but
+    some of those are there, the page says "nothing you may see", not "nothing here"."""
     queryset = filters.apply(queryset, request.user, search)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    unseen = False
+    if not page.object_list:
+        everything = queryset.model._default_manager.all() if everything is None else everything
+        unseen = filters.apply(everything, request.user, search).exists()
     return render(
         request,
         "crm/item_list.html",
@@ -178,6 +197,7 @@ def _list(request, *, title, queryset, filters, search, columns, make_row, creat
             "rows": [make_row(obj) for obj in page],
             "page": page,
             "create_url": create_url,
+            "unseen": unseen,
             **(extra or {}),
         },
     )
@@ -313,6 +333,7 @@ def smart_item_list(request, slug: str):
         ),
         create_url="web:smart_item_create" if can_create(request.user, smart_type) else "",
         extra={"smart_type": smart_type, "board_url": "web:smart_board"},
+        everything=SmartItem.objects.filter(smart_type=smart_type),
     )
 
 
