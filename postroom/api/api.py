@@ -80,6 +80,8 @@ def _unauthenticated(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, ApiError):  # the parser's refusal, wrapped by ninja
+        return _api_error(request, exc.__cause__)
     message = str(exc)
     code = "csrf_failed" if "CSRF" in message else None
     return json_error(exc.status_code, message, code=code)
