@@ -186,9 +186,12 @@ def first_reply_seconds(scope: Scope) -> list[int]:
     """How long each conversation's customer waited for its first reply, of the first
     replies sent in the period."""
     replies = _replies(scope)
-    earlier = replies.filter(
-        conversation_id=OuterRef("conversation_id"), created_at__lt=OuterRef("created_at")
-    )
+    # An earlier reply in the same conversation is in the same mailbox: no join needed.
+    earlier = ConversationEvent.objects.filter(
+        kind=ConversationEvent.Kind.REPLIED,
+        conversation_id=OuterRef("conversation_id"),
+        created_at__lt=OuterRef("created_at"),
+    ).exclude(detail__forward=True)
     firsts = replies.filter(created_at__gte=scope.since, created_at__lt=scope.until).exclude(
         Exists(earlier)
     )

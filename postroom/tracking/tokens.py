@@ -10,13 +10,21 @@ click can only lead to a link that was in that email. Anything that does not ver
 reads as None: the endpoints answer it with a plain 404.
 """
 
+from django.conf import settings
 from django.core import signing
 
 _SALTS = {"open": "postroom.tracking.open", "click": "postroom.tracking.click"}
 
 
+_signers: dict[tuple[str, str], signing.Signer] = {}
+
+
 def _signer(kind: str) -> signing.Signer:
-    return signing.Signer(salt=_SALTS[kind], algorithm="sha256")
+    # One per kind (and key): every load of the endpoints checks a token.
+    key = (kind, settings.SECRET_KEY)
+    if key not in _signers:
+        _signers[key] = signing.Signer(salt=_SALTS[kind], algorithm="sha256")
+    return _signers[key]
 
 
 def open_token(outbox_id: int, recipient: int) -> str:
