@@ -3,8 +3,13 @@
 The page records a ConnectionCheck (the password encrypted as a Mailbox's is) and a job
 logs in, saves the mailbox only if the server accepted the login, reads its folders and
 records the outcome; the page polls it. A web worker never waits for an IMAP server,
-and what the page says is one of a few sentences of ours: never a server's own bytes,
-so that the form cannot be used to read what answers on other hosts' ports.
+and what the page says about IMAP is one of a few sentences of ours: never a server's
+own bytes, so that the form cannot be used to read what answers on other hosts' ports.
+
+A mailbox with an SMTP server has its SMTP login checked in the same job (connect, EHLO,
+TLS, AUTH; nothing sent: postroom.mailboxes.smtp_login), and so do changed SMTP settings
+before they are saved. An SMTP server's refusal is shown in its own words, since they
+say what is wrong with the login; what answers that is not SMTP is never repeated.
 
 `postroom mailbox add` keeps logging in synchronously (service.verify_connection).
 """
@@ -28,11 +33,19 @@ from postroom.mailboxes.actions import (
     imap_server_refusal,
 )
 from postroom.mailboxes.models import ConnectionCheck, Mailbox
+from postroom.mailboxes.smtp_login import (
+    SmtpSettings,
+    SmtpSettingsError,
+    check_smtp_login,
+    do_save_smtp,
+    effective_login,
+)
 
 from . import imap
 from .service import discover_folders, verify_connection, verify_password
 
 logger = logging.getLogger(__name__)
+
 
 Failure = ConnectionCheck.Failure
 
@@ -51,6 +64,8 @@ FAILURE_MESSAGES = {
 }
 # options["purpose"] of a check of a saved mailbox's new password (else: connecting one).
 NEW_PASSWORD = "new-password"  # noqa: S105 - a word, no secret
+# options["purpose"] of a check of a saved mailbox's new SMTP settings.
+NEW_SMTP = "new-smtp"
 # A check still waiting after this long will not run (no job runner?): it is given up
 # and its password wiped.
 STALE_AFTER = timedelta(minutes=10)
@@ -77,16 +92,35 @@ def start_check(
     `options` are what the mailbox is saved with: crm_rule and initial_days for a
     shared one, the owner's PersonalSettings fields for a personal one.
     """
-    if reason := imap_server_refusal(conn.imap_host, conn.imap_port):
+    if conn.imap_host and (reason := imap_server_refusal(conn.imap_host, conn.imap_port)):
         raise MailboxError(f"Not connected: {reason}.")
     if Mailbox.objects.filter(address__iexact=conn.address).exists():
         raise MailboxError(f"{conn.address} is already connected")
-    settings = asdict(replace(conn, password=""))
-    del settings["password"]
+    settings = asdict(replace(conn, password="", smtp_password=""))
+    del settings["password"], settings["smtp_password"]
     check = ConnectionCheck(
         requested_by=requested_by, kind=kind, connection=settings, options=options
     )
-    return _queue(check, conn.password)
+    return _queue(check, conn.password, conn.smtp_password)
+
+
+def start_smtp_check(mailbox: Mailbox, choice: SmtpSettings, *, requested_by) -> ConnectionCheck:
+    """Record a check of a saved mailbox's new SMTP settings and queue its job: they are
+    saved only if the server accepts the login."""
+    check = ConnectionCheck(
+        requested_by=requested_by,
+        kind=mailbox.kind,
+        connection={
+            "address": mailbox.address,
+            "smtp_host": choice.host,
+            "smtp_port": choice.port,
+            "smtp_security": choice.security,
+            "smtp_username": choice.username,
+        },
+        options={"purpose": NEW_SMTP},
+        mailbox=mailbox,
+    )
+    return _queue(check, "", choice.password)
 
 
 def start_password_check(mailbox: Mailbox, password: str, *, requested_by) -> ConnectionCheck:
@@ -103,7 +137,7 @@ def start_password_check(mailbox: Mailbox, password: str, *, requested_by) -> Co
     return _queue(check, password)
 
 
-def _queue(check: ConnectionCheck, password: str) -> ConnectionCheck:
+def _queue(check: ConnectionCheck, password: str, smtp_password: str = "") -> ConnectionCheck:
     give_up_stale_checks()
     # One at a time per user: the form cannot keep the job runners busy with logins.
     if ConnectionCheck.objects.filter(
@@ -112,6 +146,7 @@ def _queue(check: ConnectionCheck, password: str) -> ConnectionCheck:
         raise MailboxError("A connection of yours is being checked still: wait for it first")
     with transaction.atomic():
         check.set_password(password)
+        check.set_smtp_password(smtp_password)
         check.save()
         check_connection.enqueue(check.pk)
     return check
@@ -119,6 +154,10 @@ def _queue(check: ConnectionCheck, password: str) -> ConnectionCheck:
 
 def is_password_check(check: ConnectionCheck) -> bool:
     return check.options.get("purpose") == NEW_PASSWORD
+
+
+def is_smtp_check(check: ConnectionCheck) -> bool:
+    return check.options.get("purpose") == NEW_SMTP
 
 
 def run_check(check_id: int) -> None:
@@ -133,12 +172,20 @@ def run_check(check_id: int) -> None:
     if is_password_check(check):
         _run_password_check(check, check.get_password())
         return
-    conn = ConnectionSettings(**check.connection, password=check.get_password())
+    if is_smtp_check(check):
+        _run_smtp_check(check, check.get_smtp_password())
+        return
+    conn = ConnectionSettings(
+        **check.connection,
+        password=check.get_password(),
+        smtp_password=check.get_smtp_password(),
+    )
     try:
-        if reason := imap_server_refusal(conn.imap_host, conn.imap_port):
+        if conn.imap_host and (reason := imap_server_refusal(conn.imap_host, conn.imap_port)):
             _finish(check, failure=Failure.OTHER, outcome=f"Not connected: {reason}.")
             return
-        verify_connection(conn)
+        if conn.imap_host:
+            verify_connection(conn)
     except imap.SyncError as exc:
         failure = failure_of(exc)
         # The server's words go to the log for the administrator, not to the page.
@@ -149,10 +196,25 @@ def run_check(check_id: int) -> None:
         logger.warning("connection check %s of %s", check.pk, conn.address, exc_info=True)
         _finish(check, failure=Failure.NOT_IMAP, outcome=FAILURE_MESSAGES[Failure.NOT_IMAP])
         return
+    if conn.smtp_host:
+        refusal = check_smtp_login(
+            conn.smtp_host,
+            conn.smtp_port or 0,
+            conn.smtp_security,
+            conn.smtp_username or conn.username,
+            conn.smtp_password or conn.password,
+            allow_self_signed=conn.allow_self_signed,
+        )
+        if refusal:
+            _finish(check, failure=Failure.SMTP, outcome=refusal)
+            return
     try:
         mailbox = _save(check, conn)
     except MailboxError as exc:
         _finish(check, failure=Failure.OTHER, outcome=f"Not connected: {exc}.")
+        return
+    if not mailbox.has_imap:
+        _finish(check, outcome=f"Connected {mailbox.address}, fed by the ingress.", mailbox=mailbox)
         return
     try:
         folders = discover_folders(mailbox)
@@ -185,6 +247,43 @@ def _run_password_check(check: ConnectionCheck, password: str) -> None:
         check,
         outcome=f"Password of {mailbox.address} changed: Postroom logged in with it, and "
         "sync goes on with it.",
+    )
+
+
+def _run_smtp_check(check: ConnectionCheck, password: str) -> None:
+    mailbox = check.mailbox
+    if mailbox is None:  # disconnected meanwhile
+        _finish(check, failure=Failure.OTHER, outcome="The mailbox is no longer connected.")
+        return
+    where = check.connection
+    choice = SmtpSettings(
+        host=where.get("smtp_host", ""),
+        port=where.get("smtp_port"),
+        security=where.get("smtp_security", ""),
+        username=where.get("smtp_username", ""),
+        password=password,
+    )
+    username, effective_password = effective_login(mailbox, choice)
+    refusal = check_smtp_login(
+        choice.host,
+        choice.port or 0,
+        choice.security,
+        username,
+        effective_password,
+        allow_self_signed=mailbox.allow_self_signed,
+    )
+    if refusal:
+        _finish(check, failure=Failure.SMTP, outcome=f"SMTP settings not saved. {refusal}")
+        return
+    try:
+        do_save_smtp(mailbox, choice, acting_user=check.requested_by)
+    except SmtpSettingsError as exc:
+        _finish(check, failure=Failure.OTHER, outcome=f"SMTP settings not saved: {exc}.")
+        return
+    _finish(
+        check,
+        outcome=f"SMTP settings of {mailbox.address} saved: {choice.host} accepted the login "
+        f"of {username or '(no login)'}.",
     )
 
 
@@ -235,6 +334,7 @@ def _finish(
     check.failure, check.outcome = failure, outcome[:500]
     check.mailbox = mailbox or check.mailbox  # a password check's mailbox stays
     check.password_encrypted = ""  # the Mailbox keeps its own copy; the check none
+    check.smtp_password_encrypted = ""
     check.finished_at = timezone.now()
     check.save(
         update_fields=[
@@ -243,6 +343,7 @@ def _finish(
             "outcome",
             "mailbox",
             "password_encrypted",
+            "smtp_password_encrypted",
             "finished_at",
         ]
     )

@@ -17,11 +17,14 @@ from django.views.decorators.http import require_GET
 
 from postroom.mailboxes.actions import ConnectionSettings, MailboxError
 from postroom.mailboxes.models import ConnectionCheck, Mailbox
+from postroom.mailboxes.smtp_login import SmtpSettings
 from postroom.sync.connecting import (
     give_up_if_stale,
     is_password_check,
+    is_smtp_check,
     start_check,
     start_password_check,
+    start_smtp_check,
 )
 
 
@@ -37,6 +40,13 @@ def change_password(request, mailbox: Mailbox, password: str) -> HttpResponse:
     """Check a saved mailbox's new password off the request thread: to the check's page,
     which saves it once the server accepted it. MailboxError says why not at once."""
     check = start_password_check(mailbox, password, requested_by=request.user)
+    return redirect("web:connection_check", check.pk)
+
+
+def change_smtp(request, mailbox: Mailbox, choice: SmtpSettings) -> HttpResponse:
+    """Check a saved mailbox's new SMTP settings off the request thread: to the check's
+    page, which saves them once the server accepted the login. MailboxError: not now."""
+    check = start_smtp_check(mailbox, choice, requested_by=request.user)
     return redirect("web:connection_check", check.pk)
 
 
@@ -66,6 +76,8 @@ def _get_check_for_user(user, check_id: int) -> ConnectionCheck:
 
 
 def _form_url(check: ConnectionCheck) -> str:
+    if is_smtp_check(check):
+        return reverse("web:mailbox_settings", args=[check.mailbox_id])
     if is_password_check(check):
         return reverse("web:mailbox_password", args=[check.mailbox_id])
     name = (
@@ -83,8 +95,11 @@ def connection_check(request, check_id: int) -> HttpResponse:
     reason when it failed, and on to the mailbox once connected."""
     check = _get_check_for_user(request.user, check_id)
     password = is_password_check(check)
+    smtp = is_smtp_check(check)
     if check.status == ConnectionCheck.Status.CONNECTED and check.mailbox_id:
         messages.success(request, check.outcome)
+        if smtp:
+            return redirect("web:mailbox_settings", check.mailbox_id)
         if check.kind == Mailbox.Kind.PERSONAL:
             return redirect("web:my_mailbox", check.mailbox_id)
         if password:
@@ -92,10 +107,14 @@ def connection_check(request, check_id: int) -> HttpResponse:
         messages.info(request, "Now choose who may use it.")
         return redirect("web:mailbox_access", check.mailbox_id)
     address = check.connection.get("address", "")
+    heading = f"New password of {address}" if password else f"Connecting {address}"
     context = {
         "check": check,
-        "heading": f"New password of {address}" if password else f"Connecting {address}",
-        "again": None if password and not check.mailbox_id else _form_url(check),
+        "heading": f"SMTP settings of {address}" if smtp else heading,
+        "again": None if (password or smtp) and not check.mailbox_id else _form_url(check),
+        # What a failure's sentence follows: a saved mailbox's SMTP settings are not
+        # saved, but the mailbox stays connected.
+        "failed": "" if smtp else "Not connected. ",
     }
     return render(request, "web/connection_check.html", context)
 

@@ -24,6 +24,7 @@ from postroom.mailboxes.actions import (
     imap_server_refusal,
 )
 from postroom.mailboxes.models import CrmRuleKind, Mailbox, MailboxGrant, Security
+from postroom.mailboxes.smtp_login import SmtpSettings, smtp_settings_refusal
 from postroom.outbound.models import OutboundSettings
 from postroom.tracking.switches import mailbox_tracks
 
@@ -97,11 +98,25 @@ class SharedConnectForm(ImapServerForm):
         label="SMTP server for replies",
         max_length=255,
         required=False,
-        help_text="Empty: the installation's relay (POSTROOM_SMTP_HOST).",
+        help_text="Empty: no replies from this mailbox until one is set in its Settings. "
+        "Postroom logs in to it before it saves anything; nothing is sent.",
     )
     smtp_port = forms.IntegerField(label="SMTP port", min_value=1, max_value=65535, required=False)
     smtp_security = forms.ChoiceField(
         label="SMTP security", choices=[("", "—"), *Security.choices], required=False
+    )
+    smtp_username = forms.CharField(
+        label="SMTP username",
+        max_length=255,
+        required=False,
+        help_text="Empty: the IMAP username.",
+    )
+    smtp_password = forms.CharField(
+        label="SMTP password",
+        widget=forms.PasswordInput,
+        strip=False,
+        required=False,
+        help_text="Empty: the IMAP password. Stored encrypted.",
     )
     crm_rule = forms.ChoiceField(label="Mail from someone the CRM does not know")
     initial_days = forms.IntegerField(
@@ -115,18 +130,37 @@ class SharedConnectForm(ImapServerForm):
             for name in self.IMAP_FIELDS:
                 self.fields[name].required = False
 
+    def clean(self) -> dict:
+        data = super().clean()
+        _check_smtp_fields(self, data)
+        return data
+
     def connection(self) -> ConnectionSettings:
         data = self.cleaned_data
         smtp = {
             "smtp_host": data["smtp_host"].strip(),
             "smtp_port": data["smtp_port"],
             "smtp_security": data["smtp_security"],
+            "smtp_username": data["smtp_username"].strip(),
+            "smtp_password": data["smtp_password"],
         }
         if data["ingress_only"]:
             return ConnectionSettings(
                 address=data["address"], name=data["name"] or data["address"], **smtp
             )
         return replace(super().connection(), **smtp)
+
+
+def _check_smtp_fields(form: forms.Form, data: dict) -> None:
+    """A server needs its port and security: said on the field, before any check runs."""
+    choice = SmtpSettings(
+        host=(data.get("smtp_host") or "").strip(),
+        port=data.get("smtp_port"),
+        security=data.get("smtp_security") or "",
+    )
+    if reason := smtp_settings_refusal(choice):
+        field = "smtp_port" if "port" in reason else "smtp_security"
+        form.add_error(field, f"{reason[0].upper()}{reason[1:]}.")
 
 
 class MailboxSettingsForm(forms.Form):
@@ -175,6 +209,34 @@ class MailboxSettingsForm(forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
+    smtp_host = forms.CharField(
+        label="SMTP server",
+        max_length=255,
+        required=False,
+        help_text="Where replies from this mailbox are sent. Empty: it cannot send. A "
+        "changed server or login is saved once Postroom has logged in with it (nothing "
+        "is sent).",
+    )
+    smtp_port = forms.IntegerField(
+        label="SMTP port",
+        min_value=1,
+        max_value=65535,
+        required=False,
+        help_text="Usually 587 (STARTTLS) or 465 (implicit TLS).",
+    )
+    smtp_security = forms.ChoiceField(
+        label="SMTP security", choices=[("", "—"), *Security.choices], required=False
+    )
+    smtp_username = forms.CharField(
+        label="SMTP username", max_length=255, required=False, help_text="Empty: the IMAP username."
+    )
+    smtp_password = forms.CharField(
+        label="SMTP password",
+        widget=forms.PasswordInput,
+        strip=False,
+        required=False,
+        help_text="Empty: unchanged. Stored encrypted.",
+    )
     save_to_sent = forms.BooleanField(
         label="File sent mail in the Sent folder",
         required=False,
@@ -216,9 +278,38 @@ class MailboxSettingsForm(forms.Form):
             "crm_join_company_domain": mailbox.crm_join_company_domain,
             "crm_responsible": mailbox.crm_responsible_id,
             "crm_notify": list(mailbox.crm_notify.values_list("pk", flat=True)),
+            "smtp_host": mailbox.smtp_host,
+            "smtp_port": mailbox.smtp_port,
+            "smtp_security": mailbox.smtp_security,
+            "smtp_username": mailbox.smtp_username,
             "save_to_sent": OutboundSettings.of(mailbox).save_to_sent,
             "track_emails": mailbox_tracks(mailbox.pk),
         }
+
+    def clean(self) -> dict:
+        data = super().clean()
+        _check_smtp_fields(self, data)
+        return data
+
+    def smtp_settings(self) -> SmtpSettings:
+        data = self.cleaned_data
+        return SmtpSettings(
+            host=data["smtp_host"].strip(),
+            port=data["smtp_port"],
+            security=data["smtp_security"],
+            username=data["smtp_username"].strip(),
+            password=data["smtp_password"],
+        )
+
+    def smtp_changed(self, mailbox: Mailbox) -> bool:
+        """Whether the SMTP server or login differs from the saved one."""
+        choice = self.smtp_settings()
+        saved = (mailbox.smtp_host, mailbox.smtp_port, mailbox.smtp_security)
+        return (
+            bool(choice.password)
+            or (choice.host, choice.port, choice.security) != saved
+            or choice.username != mailbox.smtp_username
+        )
 
     def sync_settings(self, mailbox: Mailbox) -> SyncSettings:
         data = self.cleaned_data

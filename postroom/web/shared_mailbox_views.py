@@ -23,15 +23,16 @@ from postroom.mailboxes.actions import (
     do_update_mailbox_settings,
 )
 from postroom.mailboxes.models import Mailbox, MailboxGrant
+from postroom.mailboxes.smtp_login import SmtpSettingsError, do_save_smtp
 from postroom.outbound.actions import do_set_save_to_sent
 from postroom.tracking.switches import do_set_mailbox_tracking
 
 from .access import get_mailbox_for_user
-from .connecting import connect_ingress_only, initial_from, start
+from .connecting import change_smtp, connect_ingress_only, initial_from, start
 from .forms_mailbox import GrantForm, MailboxSettingsForm, SharedConnectForm
 
 
-@sensitive_post_parameters("password")
+@sensitive_post_parameters("password", "smtp_password")
 @login_required
 def connect_shared_mailbox(request):
     if not request.user.is_superuser:
@@ -41,7 +42,8 @@ def connect_shared_mailbox(request):
         conn, data = form.connection(), form.cleaned_data
         options = {"crm_rule": data["crm_rule"], "initial_days": data["initial_days"]}
         try:
-            if conn.imap_host:  # logged in to by a job: to the check's page
+            # Logged in to by a job (IMAP, SMTP or both): to the check's page.
+            if conn.imap_host or conn.smtp_host:
                 return start(request, conn, kind=Mailbox.Kind.SHARED, options=options)
             mailbox = connect_ingress_only(
                 request, conn, lambda: do_add_mailbox(conn, kind=Mailbox.Kind.SHARED, **options)
@@ -54,6 +56,7 @@ def connect_shared_mailbox(request):
     return render(request, "web/mailbox_connect.html", {"form": form})
 
 
+@sensitive_post_parameters("smtp_password")
 @login_required
 def mailbox_settings(request, mailbox_id: int):
     mailbox = get_mailbox_for_user(request.user, mailbox_id, MailboxGrant.Level.MANAGE)
@@ -70,10 +73,23 @@ def mailbox_settings(request, mailbox_id: int):
                 if "save_to_sent" in form.fields:
                     do_set_save_to_sent(mailbox, form.cleaned_data["save_to_sent"])
                 do_set_mailbox_tracking(mailbox, form.cleaned_data["track_emails"])
-        except (MailboxError, CrmError) as exc:
+                smtp = form.smtp_settings()
+                if form.smtp_changed(mailbox) and not smtp.host:  # no server: nothing to check
+                    do_save_smtp(mailbox, smtp, acting_user=request.user)
+        except (MailboxError, CrmError, SmtpSettingsError) as exc:
             form.add_error(None, f"Not saved: {exc}")
         else:
-            messages.success(request, f"Settings of {mailbox.address} saved.")
+            if smtp.host and form.smtp_changed(mailbox):
+                # A changed server or login is saved once a job has logged in with it.
+                try:
+                    response = change_smtp(request, mailbox, smtp)
+                except MailboxError as exc:
+                    messages.error(request, f"SMTP settings not saved: {exc}")
+                else:
+                    messages.info(request, f"Other settings of {mailbox.address} saved.")
+                    return response
+            else:
+                messages.success(request, f"Settings of {mailbox.address} saved.")
             return redirect("web:mailbox_settings", mailbox.pk)
     return render(request, "web/mailbox_settings.html", {"mailbox": mailbox, "form": form})
 

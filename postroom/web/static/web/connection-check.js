@@ -16,7 +16,7 @@
           window.location.reload();
           return;
         }
-        outcome.textContent = "Not connected. " + check.outcome;
+        outcome.textContent = (box.dataset.failed || "") + check.outcome;
         outcome.className = "error";
         box.querySelector("[data-again]").hidden = false;
       })
