@@ -4,6 +4,7 @@ Thin: every write is an action of postroom/webhooks/actions.py. Only administrat
 (superusers) reach these pages; anyone else gets 403 with the reason.
 """
 
+import json
 from collections.abc import Callable
 from functools import wraps
 
@@ -147,10 +148,19 @@ def subscription_test(request, subscription_id: int):
 @admin_view
 def delivery_detail(request, delivery_id: int):
     delivery = get_object_or_404(Delivery.objects.select_related("subscription"), pk=delivery_id)
+    try:
+        body = json.dumps(json.loads(delivery.body), indent=2, ensure_ascii=False)
+    except ValueError:
+        body = delivery.body
     return render(
         request,
         "webhooks/delivery.html",
-        {"delivery": delivery, "attempts": delivery.attempt_log.all()[:100], "section": "webhooks"},
+        {
+            "delivery": delivery,
+            "body": body,
+            "attempts": delivery.attempt_log.all()[:100],
+            "section": "webhooks",
+        },
     )
 
 
