@@ -107,6 +107,8 @@ urlpatterns = [
     path("mailboxes/<int:mailbox_id>/compose/", compose_views.compose_new, name="compose"),
     path("mailboxes/<int:mailbox_id>/outbox/", compose_views.outbox, name="outbox"),
     path("outbox/<int:outbox_id>/undo/", compose_views.undo_send, name="undo_send"),
+    path("outbox/<int:outbox_id>/retry/", compose_views.retry_send, name="retry_send"),
+    path("outbox/<int:outbox_id>/edit/", compose_views.failed_to_draft, name="failed_to_draft"),
     path("drafts/<int:draft_id>/discard/", compose_views.discard_draft, name="discard_draft"),
     path("signatures/", compose_views.signatures, name="signatures"),
     path(
