@@ -335,6 +335,17 @@ def _retry(outbox: OutboxMessage, error: str, *, unknown: bool = False) -> None:
         _schedule(outbox.pk, when)
 
 
+def failure_url(outbox: OutboxMessage) -> str:
+    """Where a failure notice leads: the email on its conversation, else on the Outbox;
+    the anchor names this email, so that the notice is found and withdrawn once the
+    email is retried or edited (postroom/outbound/failed.py)."""
+    if outbox.conversation_id:
+        page = reverse("web:conversation", args=[outbox.conversation_id])
+    else:
+        page = reverse("web:outbox", args=[outbox.mailbox_id])
+    return f"{page}#outbox-{outbox.pk}"
+
+
 @transaction.atomic
 def _fail(outbox: OutboxMessage, error: str) -> None:
     changed = OutboxMessage.objects.filter(pk=outbox.pk, status=Status.SENDING).update(
@@ -344,15 +355,11 @@ def _fail(outbox: OutboxMessage, error: str) -> None:
         return
     logger.warning("outbox %s failed: %s", outbox.pk, error)
     if outbox.author_id:
-        url = (
-            reverse("web:conversation", args=[outbox.conversation_id])
-            if outbox.conversation_id
-            else reverse("web:outbox", args=[outbox.mailbox_id])
-        )
         do_notify(
             [outbox.author],
-            f"Your email “{outbox.subject or '(no subject)'}” was not sent: {error}",
-            url=url,
+            f"Your email “{outbox.subject or '(no subject)'}” was not sent: {error}. "
+            "Retry it or edit it as a draft.",
+            url=failure_url(outbox),
         )
 
 

@@ -42,6 +42,13 @@ from postroom.outbound.actions import (
     starting_html,
     store_upload,
 )
+from postroom.outbound.failed import (
+    FixError,
+    can_edit,
+    can_fix,
+    do_edit_failed_as_draft,
+    do_retry_send,
+)
 from postroom.outbound.models import Draft, MessageTemplate, OutboxMessage, Signature
 
 from .access import get_conversation_for_user, get_mailbox_for_user
@@ -339,6 +346,55 @@ def undo_send(request, outbox_id: int):
     return redirect(draft_url(draft))
 
 
+def _failed_email(request, outbox_id: int) -> OutboxMessage:
+    """A failed email the user may see (its mailbox readable), else 404; whether they
+    may put it right is the action's to check."""
+    outbox = get_object_or_404(OutboxMessage.objects.defer("raw"), pk=outbox_id)
+    get_mailbox_for_user(request.user, outbox.mailbox_id, MailboxGrant.Level.READ)
+    return outbox
+
+
+def _back(outbox: OutboxMessage) -> str:
+    if outbox.conversation_id:
+        return reverse("web:conversation", args=[outbox.conversation_id])
+    return reverse("web:outbox", args=[outbox.mailbox_id])
+
+
+@login_required
+@require_POST
+def retry_send(request, outbox_id: int):
+    """Send a failed email again (its author or a manager of its mailbox)."""
+    outbox = _failed_email(request, outbox_id)
+    try:
+        do_retry_send(outbox.pk, acting_user=request.user)
+    except FixError as exc:
+        if not can_fix(request.user, outbox):
+            raise PermissionDenied(str(exc)) from exc
+        messages.error(request, str(exc).capitalize() + ".")
+    else:
+        messages.success(request, "Sending it again: it is back in the Outbox.")
+    # From the Outbox page, back to it; from the conversation, back there.
+    if request.POST.get("back") == "outbox":
+        return redirect("web:outbox", outbox.mailbox_id)
+    return redirect(_back(outbox))
+
+
+@login_required
+@require_POST
+def failed_to_draft(request, outbox_id: int):
+    """Take a failed email back as a draft to edit (its author or a manager)."""
+    outbox = _failed_email(request, outbox_id)
+    try:
+        draft = do_edit_failed_as_draft(outbox.pk, acting_user=request.user)
+    except FixError as exc:
+        if not can_fix(request.user, outbox):
+            raise PermissionDenied(str(exc)) from exc
+        messages.error(request, str(exc).capitalize() + ".")
+        return redirect(_back(outbox))
+    messages.success(request, "Not sent: the email is a draft again. Change it and send.")
+    return redirect(draft_url(draft))
+
+
 @login_required
 @require_POST
 def discard_draft(request, draft_id: int):
@@ -358,6 +414,9 @@ def outbox(request, mailbox_id: int):
     can_send = mailboxes_for(request.user, MailboxGrant.Level.REPLY).filter(pk=mailbox.pk)
     now = timezone.now()
     undoable = {e.pk for e in page if e.author_id == request.user.pk and e.can_undo(now)}
+    failed = [e for e in page if e.status == OutboxMessage.Status.FAILED]
+    fixable = {e.pk for e in failed if can_fix(request.user, e)}
+    editable = {e.pk for e in failed if e.pk in fixable and can_edit(e)}
     mine = Draft.objects.filter(mailbox=mailbox, author=request.user)
     drafts = [(draft, draft_url(draft)) for draft in mine]
     return render(
@@ -369,6 +428,8 @@ def outbox(request, mailbox_id: int):
             "can_send": can_send.exists(),
             "can_manage": can_manage(request.user, mailbox),
             "undoable": undoable,
+            "fixable": fixable,
+            "editable": editable,
             "drafts": drafts,
         },
     )
