@@ -1,0 +1,80 @@
+"""The WSGI fast path in front of Django (postroom.wsgi): the same answers as the
+Django views, from the environ a WSGI server hands over."""
+
+import io
+
+import pytest
+from django.db import connection
+
+from postroom.tracking import fastpath
+from postroom.tracking.models import TrackingEvent
+
+from .conftest import THUNDERBIRD, html_of, image_path, link_paths, send_offer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _get(path: str, *, method: str = "GET", ip: str = "198.51.100.7", ua: str = THUNDERBIRD):
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"], answer["headers"] = int(status.split()[0]), dict(headers)
+
+    environ = {"PATH_INFO": path, "REQUEST_METHOD": method, "REMOTE_ADDR": ip,
+               "HTTP_USER_AGENT": ua, "wsgi.input": io.BytesIO()}  # fmt: skip
+    body = b"".join(fastpath.handle(environ, start_response))
+    return answer["status"], answer["headers"], body
+
+
+@pytest.fixture
+def html(sales, alice, smtp_server):
+    send_offer(sales, alice)
+    [mail] = smtp_server.wait_for(1)
+    yield html_of(mail)
+    if isinstance(fastpath._chosen, fastpath.PostgresStore):
+        fastpath._chosen.close()  # its own connection would hold the test database
+
+
+def test_the_image_is_served_and_recorded_without_django(html):
+    status, headers, body = _get(image_path(html))
+    assert (status, headers["Content-Type"]) == (200, "image/gif")
+    assert body.startswith(b"GIF89a")
+    assert "Set-Cookie" not in headers and "no-store" in headers["Cache-Control"]
+    [event] = TrackingEvent.objects.all()
+    assert (event.kind, event.recipient, event.client) == (
+        "open",
+        "anna@customer.test",
+        "thunderbird",
+    )
+
+
+def test_a_click_redirects_only_to_the_emails_link_and_counts_an_open(html):
+    link = link_paths(html)[0]
+    status, headers, _ = _get(link)
+    assert (status, headers["Location"]) == (302, "https://shop.test/offer?id=7&lang=en")
+    assert sorted(TrackingEvent.objects.values_list("kind", flat=True)) == ["click", "open"]
+    for forged in [link[:-2], "/t/c/https://evil.test/", link.rsplit(":", 1)[0] + ":x"]:
+        status, headers, body = _get(forged)
+        assert (status, body) == (404, b"Not found\n") and "Location" not in headers
+
+
+def test_a_repeat_is_not_counted_and_other_methods_are_refused(html):
+    for _ in range(3):
+        assert _get(image_path(html))[0] == 200
+    assert TrackingEvent.objects.count() == 1
+    assert _get(image_path(html), method="POST")[0] == 405
+    assert _get("/t/elsewhere")[0] == 404
+
+
+def test_the_fast_path_is_rate_limited_per_ip(html, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.POSTROOM = {**settings.POSTROOM, "TRACKING_RATE_PER_MINUTE": 2}
+    codes = [_get(image_path(html), ip="192.0.2.5")[0] for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_the_store_is_the_endpoints_own_on_postgresql():
+    expected = fastpath.PostgresStore if connection.vendor == "postgresql" else object
+    assert isinstance(fastpath._store(), expected)
