@@ -36,6 +36,7 @@ from . import (
     outbox_throughput,
     push_latency,
     sla_bench,
+    tracking_bench,
 )
 from .common import BenchTimeout, Harness, Options, Table, say, time_limit
 
@@ -53,6 +54,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Harness, Table], None], float]] = {
     "hostile": (hostile_mail.run, 300),
     "fidelity": (fidelity.run, 120),
     "sla": (sla_bench.run, 900),
+    "tracking": (tracking_bench.run, 300),
     "import": (import_vs_mbsync.run, 600),
 }
 

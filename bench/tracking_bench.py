@@ -217,3 +217,24 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def run(harness, table) -> None:
+    """`python -m bench tracking`: the open image, then the link, in subprocesses."""
+    from bench.common import REPO
+
+    args = [
+        sys.executable,
+        "-m",
+        "bench.tracking_bench",
+        "--seconds",
+        "3" if harness.quick else "10",
+    ]
+    if harness.options.database_url:
+        args += ["--database-url", harness.options.database_url]
+    env = {**os.environ, "POSTROOM_DATA_DIR": str(harness.dir)}
+    for extra in ([], ["--click"]):
+        done = subprocess.run([*args, *extra], env=env, cwd=REPO, capture_output=True, text=True,
+                              check=True)  # fmt: skip
+        for line in done.stdout.splitlines():
+            table.note(line)
