@@ -353,6 +353,8 @@ POSTROOM = {
     or "http://127.0.0.1:8000",
     "TRACKING_RATE_PER_MINUTE": int(os.environ.get("POSTROOM_TRACKING_RATE_PER_MINUTE", "300")),
     "TRACKING_PREFETCH_SECONDS": float(os.environ.get("POSTROOM_TRACKING_PREFETCH_SECONDS", "60")),
+    # Days opens and clicks are kept before the hourly prune deletes them (0: for ever).
+    "TRACKING_KEEP_DAYS": int(os.environ.get("POSTROOM_TRACKING_KEEP_DAYS", "180")),
     # Bytes the attachments of one email may add up to (before base64).
     "MAX_ATTACHMENTS_SIZE": int(
         os.environ.get("POSTROOM_MAX_ATTACHMENTS_SIZE", str(25 * 1024 * 1024))
