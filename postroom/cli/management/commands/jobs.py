@@ -14,18 +14,22 @@ from postroom.outbound.jobs import recover_outbox
 from postroom.pipeline import recover_fetched
 from postroom.retention.jobs import retention_due
 from postroom.routing.jobs import sweep_sla
+from postroom.tracking.jobs import prune_events
 from postroom.webhooks.jobs import recover_webhooks
 
 logger = logging.getLogger(__name__)
 
 # Seconds between housekeeping rounds: jobs lost with a dead runner are queued again.
 HOUSEKEEPING_EVERY = 60.0
+# Rounds between prunes of old tracking events (hourly; the first round prunes too).
+PRUNE_EVERY_ROUNDS = 60
 
 
 def _housekeeping(stop: threading.Event) -> None:
     """Periodic, idempotent jobs; several runners doing this at once is harmless. The
     first round runs at start: a runner restarted after a crash recovers at once what
     its predecessor left."""
+    rounds = 0
     while True:
         close_old_connections()
         try:
@@ -37,12 +41,15 @@ def _housekeeping(stop: threading.Event) -> None:
             wake_overdue.enqueue()  # snoozes that ended while no runner ran
             sweep_sla.enqueue()  # reply deadlines that came, also while no runner ran
             recover_notification_emails.enqueue()
+            if rounds % PRUNE_EVERY_ROUNDS == 0:
+                prune_events.enqueue()  # opens and clicks past POSTROOM_TRACKING_KEEP_DAYS
             recover_webhooks.enqueue()  # webhook deliveries whose job was lost
             retention_due.enqueue()  # the daily retention sweep, when a day has passed
         except Exception:  # noqa: BLE001 - the next round tries again; never kill the runner
             logger.exception("housekeeping failed")
         finally:
             close_old_connections()
+        rounds += 1
         if stop.wait(HOUSEKEEPING_EVERY):
             return
 
