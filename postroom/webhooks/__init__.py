@@ -5,9 +5,17 @@ Apps emit with one line where the event happens, e.g.
 `webhooks.emit("lead.created", lead)` (see events.py for each event's objects).
 """
 
+from collections.abc import Callable
+
+_emit: Callable[..., int] | None = None
+
 
 def emit(name: str, *objects, **extra) -> int:
-    # Imported here: apps on every layer import this package, some before models load.
-    from .emitting import emit as _emit
+    """See emitting.emit. Imported on first use: apps on every layer import this
+    package, some before the models are loaded."""
+    global _emit
+    if _emit is None:
+        from .emitting import emit as _real
 
+        _emit = _real
     return _emit(name, *objects, **extra)
