@@ -8,13 +8,13 @@ that capturing 500 messages costs a handful of indexed lookups, not 500 of each.
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models.functions import Lower
 
 from postroom.mail.models import Message, MessageCopy
 from postroom.mailboxes.models import Folder, Mailbox
 
+from . import organisation
 from .models import Company, CompanyDomain, Contact, ContactEmail, Lead, domain_of, normalise_email
 
 # Mail providers whose domain says nothing about a company: a new gmail.com sender never
@@ -37,9 +37,8 @@ def is_free_mail_domain(domain: str) -> bool:
 
 
 def internal_domains() -> frozenset[str]:
-    """Mail domains configured as the organisation's own (POSTROOM_INTERNAL_DOMAINS)."""
-    configured = settings.POSTROOM.get("INTERNAL_DOMAINS", ())
-    return frozenset(d.strip().lower().lstrip("@") for d in configured if d.strip())
+    """The organisation's own mail domains (its CRM settings, cached: organisation.py)."""
+    return organisation.internal_domains()
 
 
 @dataclass

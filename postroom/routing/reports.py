@@ -35,6 +35,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from postroom.accounts.models import Department, User
+from postroom.crm.organisation import internal_domains
 from postroom.mail.models import Conversation, ConversationEvent, ConversationMessage
 from postroom.mailboxes.models import Mailbox
 
@@ -100,12 +101,7 @@ def organisation_addresses() -> tuple[set[str], set[str]]:
     mail from them is not incoming."""
     addresses = {a.lower() for a in Mailbox.objects.values_list("address", flat=True)}
     addresses |= {a.lower() for a in User.objects.values_list("email", flat=True)}
-    domains = {
-        d.strip().lower().lstrip("@")
-        for d in settings.POSTROOM.get("INTERNAL_DOMAINS", ())
-        if d.strip()
-    }
-    return addresses, domains
+    return addresses, set(internal_domains())
 
 
 # ----------------------------------------------------------------- the figures

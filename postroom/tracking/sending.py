@@ -51,10 +51,12 @@ def link_url(outbox_id: int, recipient: int, link: int) -> str:
 
 def organisation_test() -> Callable[[str], bool]:
     """Whether an address is the organisation's own: a mailbox, a user, an internal
-    domain (POSTROOM_INTERNAL_DOMAINS). Their copies are never tracked."""
+    domain (the CRM settings' internal domains). Their copies are never tracked."""
+    from postroom.crm.organisation import internal_domains
+
     ours = {a.lower() for a in Mailbox.objects.values_list("address", flat=True)}
     ours |= {a.lower() for a in get_user_model().objects.values_list("email", flat=True) if a}
-    domains = {d.strip().lower().lstrip("@") for d in settings.POSTROOM["INTERNAL_DOMAINS"]}
+    domains = internal_domains()
     return lambda address: address.lower() in ours or address.lower().rpartition("@")[2] in domains
 
 
