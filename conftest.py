@@ -28,6 +28,17 @@ def pytest_runtest_makereport(item, call):
         )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_crm_settings():
+    """Each test starts without the organisation's cached CRM settings (internal
+    domains): a rolled-back test's settings must not leak into the next one."""
+    from postroom.crm import organisation
+
+    organisation.invalidate()
+    yield
+    organisation.invalidate()
+
+
 @pytest.fixture
 def live_env(settings) -> dict[str, str]:
     """Environment for a `postroom` subprocess that shares this test's database and data."""
