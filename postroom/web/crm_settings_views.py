@@ -81,13 +81,14 @@ def crm_settings(request):
             messages.success(request, "Saved the CRM settings.")
             return redirect("web:crm_settings")
     listed = set(current.internal_domains)
+    missing = [d for d in organisation.mailbox_domains() if d not in listed]
     return render(
         request,
         "crm/settings.html",
         {
             "form": form,
             "saved": current.saved,
-            "missing_mailbox_domains": [d for d in organisation.mailbox_domains() if d not in listed],
+            "missing_mailbox_domains": missing,
             "configured": organisation.configured_domains(),
         },
     )

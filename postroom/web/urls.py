@@ -8,6 +8,7 @@ from . import (
     crm_board_views,
     crm_pipeline_views,
     crm_save_views,
+    crm_settings_views,
     crm_views,
     dashboard_views,
     inbox_views,
@@ -193,6 +194,7 @@ urlpatterns = [
         name="smart_type_delete",
     ),
     # The pipeline editor (crm_pipeline_views.py).
+    path("crm/settings/", crm_settings_views.crm_settings, name="crm_settings"),
     path("crm/pipelines/", crm_pipeline_views.pipeline_list, name="pipelines"),
     path("crm/pipelines/new/", crm_pipeline_views.pipeline_form, name="pipeline_create"),
     path(
