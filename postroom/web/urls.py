@@ -259,6 +259,15 @@ urlpatterns = [
     path("me/tracker/regenerate/", personal_views.tracker_regenerate, name="tracker_regenerate"),
     path("me/email-tracking/", personal_views.email_tracking, name="email_tracking"),
     path("tracking/opt-out/", tracking_views.tracking_opt_out, name="tracking_opt_out"),
+    path(
+        "tracking/triggers/<int:firing_id>/undo/", tracking_views.trigger_undo, name="trigger_undo"
+    ),
+    # A pipeline's or smart type's email triggers (crm_pipeline_views.stage_triggers).
+    path(
+        "crm/<str:owner>/<int:owner_id>/triggers/",
+        crm_pipeline_views.stage_triggers,
+        name="stage_triggers",
+    ),
     # The second factor of the user's logins (login_views.py).
     path("me/two-factor/", login_views.two_factor, name="two_factor"),
     path(
