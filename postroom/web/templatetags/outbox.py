@@ -9,6 +9,7 @@ from django.utils import timezone
 from postroom.mail.models import Conversation
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import MailboxGrant
+from postroom.outbound.failed import can_edit, can_fix
 from postroom.outbound.models import Draft, OutboxMessage
 
 register = template.Library()
@@ -33,11 +34,16 @@ def outbox_panel(context, conversation: Conversation) -> dict:
     )
     now = timezone.now()
     drafts = Draft.objects.filter(conversation=conversation, author=user.pk)
+    failed = [e for e in pending if e.status == OutboxMessage.Status.FAILED]
+    fixable = {e.pk for e in failed if can_fix(user, e)}
     return {
         "conversation": conversation,
         "can_reply": can_reply.exists(),
         "pending": pending,
         "undoable": {e.pk for e in pending if e.author_id == user.pk and e.can_undo(now)},
+        # Failed emails the user may retry, and of those, the ones a person wrote.
+        "fixable": fixable,
+        "editable": {e.pk for e in failed if e.pk in fixable and can_edit(e)},
         "drafts": [(draft, draft_url(draft)) for draft in drafts],
         "csrf_token": context.get("csrf_token"),
     }
