@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from postroom import webhooks
 from postroom.accounts.notify import KINDS, notify
 from postroom.mail.models import ConversationMessage
 from postroom.outbound.models import OutboxMessage
@@ -182,6 +183,10 @@ def record(kind: str, token: str, *, ip: str, user_agent: str, store=None) -> st
         _read.add(email_id)
     if opened or clicked:
         _fire_triggers(email_id, Kind.CLICK if clicked else Kind.OPEN, recipient, now)
+    if opened:
+        webhooks.emit("email.opened", email_id, recipient=recipient, client=client)
+    if clicked:
+        webhooks.emit("email.clicked", email_id, recipient=recipient, url=url, client=client)
     return url
 
 

@@ -190,3 +190,34 @@ def test_a_failing_payload_never_breaks_the_event(subscribed, admin, monkeypatch
     assert Lead.objects.filter(pk=lead.pk).exists()
     assert not Delivery.objects.exists()
     assert "webhook event lead.created could not be queued" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_open_and_click_are_email_opened_and_email_clicked(admin, smtp_server, settings):
+    from postroom.tracking import events as tracking
+    from postroom.tracking.tests.conftest import GMAIL_PROXY, THUNDERBIRD, send_offer
+    from postroom.tracking.tokens import click_token, open_token
+
+    settings.POSTROOM = {**settings.POSTROOM, "UNDO_SEND_SECONDS": 0}
+    do_create_subscription(URL, ["email.opened", "email.clicked"], acting_user=admin)
+    sales = MailboxFactory(
+        imap_host="", smtp_host=smtp_server.host, smtp_port=smtp_server.port, smtp_security="none"
+    )
+    outbox = send_offer(sales, admin)
+
+    # An image proxy fetching at delivery is a prefetch: no event.
+    tracking.record("open", open_token(outbox.pk, 0), ip="66.249.1.1", user_agent=GMAIL_PROXY)
+    assert not Delivery.objects.exists()
+
+    tracking.record("open", open_token(outbox.pk, 0), ip="198.51.100.7", user_agent=THUNDERBIRD)
+    [opened] = _sent("email.opened")
+    assert opened["data"]["recipient"] == "anna@customer.test"
+    assert opened["data"]["email"]["id"] == outbox.pk
+    assert opened["data"]["client"] == "thunderbird"
+
+    tracking.record(
+        "click", click_token(outbox.pk, 0, 0), ip="198.51.100.7", user_agent=THUNDERBIRD
+    )
+    [clicked] = _sent("email.clicked")
+    assert clicked["data"]["url"] == "https://shop.test/offer?id=7&lang=en"
+    assert len(_sent("email.opened")) == 1  # the same open, within the repeat window
