@@ -293,6 +293,8 @@ def _page(
         "templates": MessageTemplate.objects.filter(mailbox=mailbox),
         "placeholders": [(f"{{{name}}}", values[name]) for name in placeholders.NAMES],
         "seen": seen or _seen(request, conversation),
+        # A reply has its recipients: the cursor waits in the editor, above the quote.
+        "write_first": kind in (Kind.REPLY, Kind.REPLY_ALL),
     }
     return render(request, "web/compose.html", context)
 

@@ -8,10 +8,17 @@
 
   var form = document.querySelector("form.compose[data-autosave]");
   if (!form) return;
-  // Writing starts above the signature and the quote, not below them.
-  form.addEventListener("trix-initialize", function (event) {
-    event.target.editor.setSelectedRange(0);
-  });
+  // Writing starts above the signature and the quote, not below them. This deferred
+  // script usually runs after the editor is initialised (Trix is loaded first), when
+  // its trix-initialize event is over: set the cursor at once then.
+  var editorElement = form.querySelector("trix-editor");
+  if (editorElement && editorElement.editor) {
+    editorElement.editor.setSelectedRange(0);
+  } else {
+    form.addEventListener("trix-initialize", function (event) {
+      event.target.editor.setSelectedRange(0);
+    });
+  }
   var DELAY = 2000; // ms of quiet before a save
   var status = form.querySelector(".draft-status");
   var draftField = form.querySelector("input[name=draft]");
