@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from postroom import webhooks
 
-from . import actions
+from . import actions, organisation
 from .access import check, check_admin, check_edit
 from .items import label_of, title_of
 from .models import (
@@ -34,6 +34,7 @@ from .models import (
     Stage,
     Task,
     TimelineEntry,
+    domain_of,
     normalise_email,
 )
 
@@ -159,15 +160,71 @@ def _replace_phones(contact: Contact, phones: Sequence[str]) -> None:
             ContactPhone.objects.create(contact=contact, phone=phone)
 
 
+def company_by_domain(emails: Iterable[str]) -> tuple[Company, str] | None:
+    """(company, domain) of the first address at a company's mail domain (CompanyDomain;
+    free mail never counts), or None."""
+    from .senders import is_free_mail_domain
+
+    domains = [domain_of(e) for e in emails if "@" in (e or "")]
+    domains = [d for d in dict.fromkeys(domains) if d and not is_free_mail_domain(d)]
+    if not domains:
+        return None
+    found = {
+        row.domain: row.company
+        for row in CompanyDomain.objects.filter(domain__in=domains).select_related("company")
+    }
+    for domain in domains:
+        if domain in found:
+            return found[domain], domain
+    return None
+
+
+def company_offer(contact: Contact) -> tuple[Company, str] | None:
+    """The company a contact without one could join by its addresses' domain: offered on
+    its page when the organisation's option does not join it by itself."""
+    if contact.company_id is not None:
+        return None
+    return company_by_domain(
+        contact.emails.order_by("-is_primary", "pk").values_list("email", flat=True)
+    )
+
+
+def _join_by_domain(contact: Contact, emails: Iterable[str], acting_user) -> None:
+    """A contact saved by hand without a company joins the company of its addresses'
+    domain, as captured contacts do, when the organisation's option is on."""
+    if contact.company_id is not None or not organisation.current().join_company_by_domain:
+        return
+    if (match := company_by_domain(emails)) is not None:
+        do_join_company(contact, match[0], acting_user=acting_user, domain=match[1])
+
+
+@transaction.atomic
+def do_join_company(contact: Contact, company: Company, *, acting_user, domain: str = "") -> None:
+    """The contact joins the company (the offer on its page, or the option above)."""
+    _check_stored(acting_user, contact)
+    contact.company = company
+    contact.save(update_fields=["company"])
+    how = f" by the mail domain {domain}" if domain else ""
+    _entry(
+        contact,
+        acting_user=acting_user,
+        kind=TimelineEntry.Kind.CREATED,  # as capture records a join by the domain
+        text=f"Joined {company.name}{how}",
+    )
+
+
 @transaction.atomic
 def do_create_contact(
     *, acting_user, emails: Sequence[str] = (), phones: Sequence[str] = (), **fields
 ) -> Contact:
     _check_create(acting_user, Contact, fields)
     name = fields.pop("name")
-    return actions.do_create_contact(
-        name, emails=clean_emails(emails), phones=phones, acting_user=acting_user, **fields
+    emails = clean_emails(emails)
+    contact = actions.do_create_contact(
+        name, emails=emails, phones=phones, acting_user=acting_user, **fields
     )
+    _join_by_domain(contact, emails, acting_user)
+    return contact
 
 
 @transaction.atomic
@@ -175,10 +232,13 @@ def do_update_contact(
     contact: Contact, *, acting_user, emails: Sequence[str], phones: Sequence[str], **fields
 ) -> Contact:
     _check_stored(acting_user, contact)
+    before = set(contact.emails.values_list("email", flat=True))
     _set(contact, fields)
     contact.save()
     _replace_emails(contact, emails)
     _replace_phones(contact, phones)
+    # Only a newly added address joins: a company cleared on purpose stays cleared.
+    _join_by_domain(contact, [e for e in clean_emails(emails) if e not in before], acting_user)
     return contact
 
 

@@ -460,7 +460,11 @@ def contact_detail(request, contact_id: int):
         facts=facts,
         related=related,
         edit_url="web:contact_edit",
-        extra={"new_deal_query": f"contact={contact.pk}"},
+        extra={
+            "new_deal_query": f"contact={contact.pk}",
+            # The company of its mail domain, when it has none (issue 19, point 13).
+            "company_offer": editing.company_offer(contact) if can_edit(user, contact) else None,
+        },
     )
 
 
