@@ -157,6 +157,30 @@ def verify(server: SmtpServer, *, timeout: float = 30.0) -> None:
             client.close()
 
 
+def _mail_options(
+    client: smtplib.SMTP, where: str, sender: str, recipients: Sequence[str], raw: bytes
+) -> list[str]:
+    """MAIL FROM's parameters: SMTPUTF8 (RFC 6531) for an internationalised email, a
+    UTF-8 address or UTF-8 in its headers, when the server offers it.
+
+    A UTF-8 address cannot go to a server without SMTPUTF8 (it has no ASCII form): a
+    permanent failure that says so. UTF-8 only in the headers (a reply to a UTF-8
+    Message-ID) goes as it is, as 8BITMIME where offered: such servers pass it on.
+    """
+    addresses_ascii = sender.isascii() and all(r.isascii() for r in recipients)
+    end = raw.find(b"\r\n\r\n")
+    headers_ascii = raw[: end if end >= 0 else len(raw)].isascii()
+    if addresses_ascii and headers_ascii:
+        return []
+    if client.has_extn("smtputf8"):
+        return ["SMTPUTF8", "BODY=8BITMIME"] if client.has_extn("8bitmime") else ["SMTPUTF8"]
+    if not addresses_ascii:
+        raise PermanentFailure(
+            f"{where} does not accept internationalised (UTF-8) addresses: it offers no SMTPUTF8"
+        )
+    return ["BODY=8BITMIME"] if client.has_extn("8bitmime") else []
+
+
 def send(
     server: SmtpServer,
     sender: str,
@@ -175,7 +199,7 @@ def send(
     data_sent = False
     try:
         _secure_and_log_in(client, server, context)
-        code, message = client.mail(sender)
+        code, message = client.mail(sender, _mail_options(client, where, sender, recipients, raw))
         if code != 250:
             raise _failure(f"{where} refused the sender {sender}", code, message)
         refused = {}

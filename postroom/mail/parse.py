@@ -24,6 +24,7 @@ import binascii
 import hashlib
 import html as html_escape
 import mimetypes
+import quopri
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -575,6 +576,14 @@ def _bodies(msg: Message) -> tuple[Message | None, Message | None]:
     return text, html
 
 
+def _still_encoded(part: Message) -> bytes | None:
+    """The part's payload as the stdlib gives it back when it could not decode it."""
+    try:
+        return str(part.get_payload()).encode("ascii", "surrogateescape")
+    except UnicodeError:
+        return None
+
+
 def _payload(part: Message) -> tuple[bytes, bool]:
     """A leaf's decoded bytes, and whether its base64 was cut short.
 
@@ -584,6 +593,13 @@ def _payload(part: Message) -> tuple[bytes, bool]:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return str(payload or "").encode("utf-8", "surrogateescape"), False
+    if _raw_header(
+        part, "content-transfer-encoding"
+    ).strip().lower() in _UU_ENCODINGS and payload == _still_encoded(part):
+        # The stdlib decodes uuencode only from its "begin" line and otherwise gives the
+        # text back still encoded; mailers that drop the line still send the file.
+        data = _uu_lines(payload.decode("latin-1").splitlines())
+        return (payload, False) if data is None else (data, False)
     if not any(isinstance(d, InvalidBase64LengthDefect) for d in part.defects):
         return payload, False
     encoded = re.sub(rb"[^A-Za-z0-9+/]", b"", payload.split(b"=", 1)[0])
@@ -671,6 +687,93 @@ def _message_bytes(part: Message) -> bytes:
     return out.getvalue()
 
 
+def _path_to(msg: Message, target: Message) -> tuple[int, ...] | None:
+    """The indexes that lead from `msg` through multipart payloads to `target`."""
+    stack: list[tuple[Message, tuple[int, ...]]] = [(msg, ())]
+    while stack:
+        part, path = stack.pop()
+        if part is target:
+            return path
+        if _ctype(part).startswith("multipart/") and part.is_multipart():
+            stack.extend((sub, (*path, i)) for i, sub in enumerate(part.get_payload()))
+    return None
+
+
+def _split_parts(body: bytes, boundary: bytes) -> list[bytes]:
+    """The parts of a multipart body as the stdlib's feed parser splits them: a
+    delimiter is a whole line "--boundary" (or "--boundary--", which ends the parts),
+    and the line break before it belongs to it. An unterminated last part runs to the
+    end."""
+    delimiter = re.compile(rb"^--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r\n|\n|\r|\Z)", re.M)
+    parts: list[bytes] = []
+    start: int | None = None
+    for match in delimiter.finditer(body):
+        if start is not None:
+            end = match.start()
+            end -= 2 if body[end - 2 : end] == b"\r\n" else 1 if end > start else 0
+            parts.append(body[start : max(start, end)])
+        if match.group(1):  # the close delimiter
+            return parts
+        start = match.end()
+    if start is not None:
+        parts.append(body[start:])
+    return parts
+
+
+def _raw_body(region: bytes) -> bytes:
+    """What follows the header block of a part or message (all of it when the part has
+    no headers: it starts with the blank line)."""
+    if region.startswith((b"\r\n", b"\n")):
+        return region[2 if region.startswith(b"\r\n") else 1 :]
+    return region[_header_end(region)[1] :]
+
+
+def _original_bytes(raw: bytes, msg: Message, part: Message) -> bytes | None:
+    """A forwarded email (a message/rfc822 part) as it came, byte for byte, sliced from
+    the raw message: re-serialising the parsed email refolds and re-encodes headers.
+    None when the slice cannot be found or does not match what the parser read."""
+    path = _path_to(msg, part)
+    if path is None:
+        return None
+    region = raw
+    for index in path:
+        boundary = _PARSER.parsebytes(region[: _header_end(region)[0]], headersonly=True)
+        name = boundary.get_boundary()
+        if not name:
+            return None
+        parts = _split_parts(_raw_body(region), name.encode("utf-8", "surrogateescape"))
+        if index >= len(parts):
+            return None
+        region = parts[index]
+    data = _raw_body(region)
+    encoding = _raw_header(part, "content-transfer-encoding").strip().lower()
+    if encoding in ("base64", "quoted-printable"):
+        # Not allowed on message/rfc822 (RFC 2046 5.2.1), but sent: the file is the
+        # email, decoded (the stdlib parsed the encoded text as if it were the email).
+        try:
+            if encoding == "base64":
+                return base64.b64decode(b"".join(data.split()) + b"==", validate=False) or None
+            return quopri.decodestring(data) or None
+        except (binascii.Error, ValueError):
+            return None
+    inner = part.get_payload(0) if part.is_multipart() else None
+    if inner is None:
+        return None
+    # The slice must be the email the parser read: the same headers in the same order.
+    sliced = _PARSER.parsebytes(data[: _header_end(data)[0]], headersonly=True)
+    if [k.lower() for k, _v in sliced.raw_items()] != [k.lower() for k, _v in inner.raw_items()]:
+        return None
+    return data
+
+
+def _forwarded_part(data: bytes) -> Message:
+    """A message/rfc822 part holding the email `data`, as the parser would have made it."""
+    holder = Message()
+    holder["Content-Type"] = "message/rfc822"
+    holder.set_payload([_PARSER.parsebytes(data)])
+    return holder
+
+
 def _unpack_tnef(data: bytes, hint: str | None) -> _Content | None:
     """The files and body inside an Outlook winmail.dat; None if it cannot be read."""
     from tnefparse import TNEF  # imported here: only Outlook's rich-text mail needs it
@@ -717,8 +820,12 @@ def _unpack_tnef(data: bytes, hint: str | None) -> _Content | None:
     return content
 
 
-def _content(msg: Message, hint: str | None = None, depth: int = 0) -> _Content:
-    """Text and HTML bodies and every other part as an attachment: nothing is dropped."""
+def _content(
+    msg: Message, hint: str | None = None, depth: int = 0, raw: bytes | None = None
+) -> _Content:
+    """Text and HTML bodies and every other part as an attachment: nothing is dropped.
+
+    `raw`: the bytes `msg` was parsed from, to keep forwarded emails as they came."""
     content = _Content()
     text_part, html_part = _bodies(msg)
     leaves = _leaves(msg)
@@ -783,10 +890,16 @@ def _content(msg: Message, hint: str | None = None, depth: int = 0) -> _Content:
         position += 1
         filename = _filename(part, position, content_type, hint)
         if ctype.startswith("message/"):
-            data = _message_bytes(part)
             is_email = content_type in ("message/rfc822", "message/global")
-            if is_email and part.is_multipart() and depth < _MAX_FORWARD_DEPTH:
-                forwarded.append(_forwarded_text(part.get_payload(0), hint, depth))
+            exact = _original_bytes(raw, msg, part) if is_email and raw is not None else None
+            data = exact if exact is not None else _message_bytes(part)
+            shown = part
+            encoding = _raw_header(part, "content-transfer-encoding").strip().lower()
+            if exact is not None and encoding in ("base64", "quoted-printable"):
+                # Read from the decoded email: the parser took the encoded text for one.
+                shown = _forwarded_part(exact)
+            if is_email and shown.is_multipart() and depth < _MAX_FORWARD_DEPTH:
+                forwarded.append(_forwarded_text(shown.get_payload(0), hint, depth))
         else:
             data, cut_short = _payload(part)
             if cut_short:
@@ -816,7 +929,7 @@ def _content(msg: Message, hint: str | None = None, depth: int = 0) -> _Content:
         content.text = f"{content.text.rstrip()}\n\n{block}".lstrip("\n")
         if content.html:
             content.html += f'<pre style="white-space: pre-wrap">{html_escape.escape(block)}</pre>'
-    if "\nbegin " in f"\n{content.text}":
+    if "\nbegin " in f"\n{content.text}" or "\nM" in f"\n{content.text}":
         content.text = _uudecoded(content.text, content.attachments)
     if forwarded:
         content.text = "\n\n".join([content.text.rstrip(), *forwarded]).lstrip("\n")
@@ -865,31 +978,74 @@ def _join_in_order(content: _Content, in_order: list[tuple[str, str]]) -> None:
 
 
 _UU_BLOCK = re.compile(r"^begin [0-7]{3,4} ([^\n]+)\n(.*?)^end[ \t]*$\n?", re.M | re.S)
+# Uuencode without its "begin" line (a mailer or a list that cut it): at least three
+# full lines ("M" and 60 characters of the uuencode alphabet, 45 bytes each: no text
+# looks like that), then the short last line, the empty one and "end" where present.
+_UU_HEADLESS = re.compile(
+    r"^(?:M[ -`]{60}\n){3,}(?:[!-L][ -`]*\n)?(?:[` ]\n)?(?:end[ \t]*(?:\n|\Z))?", re.M
+)
+_UU_ENCODINGS = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
+# The first bytes of the files a headless uuencode most often carries: its name is lost.
+_MAGIC = (
+    (b"\x89PNG", "image/png", ".png"),
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+    (b"GIF8", "image/gif", ".gif"),
+    (b"%PDF", "application/pdf", ".pdf"),
+    (b"PK\x03\x04", "application/zip", ".zip"),
+)
+
+
+def _uu_lines(lines: list[str]) -> bytes | None:
+    """The bytes of uuencoded lines (without "begin"); None if they are not uuencode."""
+    data = bytearray()
+    for line in lines:
+        line = line.rstrip("\r")
+        if line.startswith("begin ") and not data:
+            continue
+        if not line or line in ("`", " ") or line.rstrip() == "end":
+            continue
+        try:
+            data += binascii.a2b_uu(line)
+        except (binascii.Error, ValueError):
+            # Writers that pad short lines wrongly: decode the bytes the count says.
+            count = (((ord(line[0]) - 32) & 63) * 4 + 5) // 3
+            try:
+                data += binascii.a2b_uu(line[:count])
+            except (binascii.Error, ValueError):  # ValueError: not ASCII
+                return None
+    return bytes(data) if data else None
 
 
 def _uudecoded(text: str, attachments: list[ParsedAttachment]) -> str:
-    """Uuencoded files inside a text body ("begin 644 name" ... "end") as attachments."""
+    """Uuencoded files inside a text body ("begin 644 name" ... "end", or the lines
+    alone when the "begin" line was lost) as attachments."""
 
     def extract(match: re.Match[str]) -> str:
-        data = bytearray()
-        for line in match.group(2).splitlines():
-            if not line or line in ("`", " "):
-                continue
-            try:
-                data += binascii.a2b_uu(line)
-            except binascii.Error:
-                # Writers that pad short lines wrongly: decode the bytes the count says.
-                count = (((ord(line[0]) - 32) & 63) * 4 + 5) // 3
-                try:
-                    data += binascii.a2b_uu(line[:count])
-                except binascii.Error:
-                    return match.group(0)  # not uuencode after all: left as text
+        data = _uu_lines(match.group(2).splitlines())
+        if data is None:
+            return match.group(0)  # not uuencode after all: left as text
         name = safe_filename(match.group(1).strip()) or "uuencoded.bin"
         guessed = _MIME_TYPES.guess_type(name)[0] or "application/octet-stream"
-        attachments.append(ParsedAttachment(name, guessed, bytes(data)))
+        attachments.append(ParsedAttachment(name, guessed, data))
         return ""
 
-    decoded, found = _UU_BLOCK.subn(extract, text)
+    def headless(match: re.Match[str]) -> str:
+        data = _uu_lines(match.group(0).splitlines())
+        if data is None:
+            return match.group(0)
+        kind, extension = next(
+            ((k, e) for magic, k, e in _MAGIC if data.startswith(magic)),
+            ("application/octet-stream", ".bin"),
+        )
+        attachments.append(
+            ParsedAttachment(f"uuencoded-{len(attachments) + 1}{extension}", kind, data)
+        )
+        return ""
+
+    decoded, found = _UU_BLOCK.subn(extract, text) if "begin " in text else (text, 0)
+    if "\nM" in f"\n{decoded}":
+        decoded, more = _UU_HEADLESS.subn(headless, decoded)
+        found += more
     return decoded.rstrip() + "\n" if found else text
 
 
@@ -981,17 +1137,18 @@ def parse_message(raw: bytes) -> ParsedMessage:
         # The stdlib parser costs about 0.3 ms a part: counted before it starts.
         raise ParseError(f"{parts:,} MIME parts, more than the {MAX_MIME_PARTS:,} Postroom reads")
     msg, headers = _parse_mime(raw)
+    parsed_from = raw
     cut_short = any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in msg.defects)
     if cut_short or not _EMAIL_HEADERS & headers.keys():
         repaired = _repair_headers(raw)
         if repaired != raw:
             again, again_headers = _parse_mime(repaired)
             if len(_EMAIL_HEADERS & again_headers.keys()) > len(_EMAIL_HEADERS & headers.keys()):
-                msg, headers = again, again_headers
+                msg, headers, parsed_from = again, again_headers, repaired
     if not _EMAIL_HEADERS & headers.keys():
         raise ParseError("no header of an email (From, Date, Subject, ...): not an email")
 
-    content = _content(msg)
+    content = _content(msg, raw=parsed_from)
     hint, lies = content.charset, content.lies
     from_name, from_address, sender_header = _sender(headers, hint, lies)
     subject = _text(decode_words(headers.get("subject", ""), hint=hint, lies=lies).strip())

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from email import policy
 from email.parser import BytesHeaderParser
-from email.utils import formataddr, getaddresses
+from email.utils import getaddresses
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -87,7 +87,7 @@ def original_of(message: Message) -> compose.Original:
         values = [str(value) for value in headers.get_all("reply-to", [])]
     except Exception:  # noqa: BLE001 - a missing or unreadable raw only loses Reply-To
         values = []
-    reply_to = [formataddr(pair) for pair in getaddresses(values) if "@" in pair[1]]
+    reply_to = [compose.format_address(*pair) for pair in getaddresses(values) if "@" in pair[1]]
     return compose.Original(
         message_id=message.message_id,
         references=list(message.references or []),

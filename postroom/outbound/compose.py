@@ -25,6 +25,12 @@ from .richtext import document
 # any SMTP server takes them without 8BITMIME or SMTPUTF8; CRLF as SMTP and IMAP want.
 _BUILD_POLICY = policy.default.clone(cte_type="7bit")
 _WIRE_POLICY = policy.SMTP.clone(cte_type="7bit")
+# An internationalised email (RFC 6532: a UTF-8 address, or a reply to a UTF-8
+# Message-ID) keeps its headers in UTF-8: an encoded word in In-Reply-To would no longer
+# name the email it answers, and a UTF-8 local part has no encoded form at all. Sending
+# it needs SMTPUTF8 (see smtp.send); bodies stay 7-bit.
+_UTF8_BUILD_POLICY = _BUILD_POLICY.clone(utf8=True)
+_UTF8_WIRE_POLICY = _WIRE_POLICY.clone(utf8=True)
 
 # A long thread's References keep the first and the latest ids (RFC 5322 3.6.4 allows
 # trimming), so the header stays a few lines however long the thread grows.
@@ -78,6 +84,40 @@ def forward_subject(subject: str) -> str:
     return subject if _FORWARD_PREFIX.match(subject) else f"Fwd: {subject}"
 
 
+_SPECIALS = frozenset('()<>[]:;@\\,."')
+
+
+def format_address(name: str, address: str) -> str:
+    """'Name <address>' (or the address alone), quoted as needed; a UTF-8 address
+    (RFC 6531, "jösé@exämple.test") too, which formataddr refuses."""
+    if not name:
+        return address
+    if address.isascii():
+        return formataddr((name, address))
+    if any(c in _SPECIALS for c in name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
+
+
+def check_address(address: str) -> None:
+    """Raise ValidationError unless `address` is an email address. An internationalised
+    one (RFC 6531: UTF-8 in the local part or the domain) is checked by its shape: a
+    local part without spaces, quotes or brackets, and a domain that has an ASCII form."""
+    if address.isascii():
+        validate_email(address)
+        return
+    local, at, domain = address.rpartition("@")
+    if not (at and local and domain) or any(
+        c.isspace() or not c.isprintable() or c in '<>()[]\\,;:"@' for c in local
+    ):
+        raise ValidationError("not an email address")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValidationError("not an email address") from None
+    validate_email(f"x@{ascii_domain}")
+
+
 def parse_addresses(value: str) -> list[str]:
     """Addresses typed into To or Cc ("Anna <anna@x.test>, bob@y.test; ...") as header
     values; raises AddressError naming the first one that is not an email address."""
@@ -88,11 +128,11 @@ def parse_addresses(value: str) -> list[str]:
     found = []
     for name, address in getaddresses([value]):
         try:
-            validate_email(address)
+            check_address(address)
         except ValidationError:
             bad = address or name or value
             raise AddressError(f"{bad!r} is not an email address") from None
-        found.append(formataddr((name, address)) if name else address)
+        found.append(format_address(name, address))
     return found
 
 
@@ -109,7 +149,7 @@ def _without(addresses: Iterable[str], ours: set[str], seen: set[str]) -> list[s
             if "@" not in key or key in ours or key in seen:
                 continue
             seen.add(key)
-            kept.append(formataddr((name, address)) if name else address)
+            kept.append(format_address(name, address))
     return kept
 
 
@@ -127,7 +167,7 @@ def reply_recipients(
     elif original.reply_to:
         to = _without(original.reply_to, ours, seen)
     else:
-        to = _without([formataddr((original.from_name, original.from_address))], ours, seen)
+        to = _without([format_address(original.from_name, original.from_address)], ours, seen)
     if not reply_all:
         return to, []
     to += _without(original.to, ours, seen)
@@ -171,7 +211,7 @@ def forwarded(original: Original, when: datetime | None = None) -> str:
     """The forwarded message under a header block, as mail clients write it."""
     head = [
         "---------- Forwarded message ----------",
-        f"From: {formataddr((original.from_name, original.from_address))}",
+        f"From: {format_address(original.from_name, original.from_address)}",
         f"Date: {_shown_date(when or original.date)}",
         f"Subject: {original.subject}",
     ]
@@ -206,14 +246,22 @@ def text_to_html(text: str) -> str:
 def new_message_id(from_address: str) -> str:
     """A Message-ID in the sending address's domain, without angle brackets."""
     domain = from_address.rpartition("@")[2] or "localhost"
+    if not domain.isascii():
+        # The A-label of an internationalised domain: our own ids stay ASCII, so that
+        # every server and IMAP SEARCH (the Sent check) can carry them.
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            domain = "localhost"
     return make_msgid(domain=domain).strip("<>")
 
 
-def _address_header(addresses: Sequence[str]) -> list[Address]:
-    return [
-        Address(display_name=name, addr_spec=address)
-        for name, address in getaddresses(list(addresses))
-    ]
+def _address_header(addresses: Sequence[str]) -> list[Address] | str:
+    pairs = getaddresses(list(addresses))
+    if all(address.isascii() for _name, address in pairs):
+        return [Address(display_name=name, addr_spec=address) for name, address in pairs]
+    # Address refuses a UTF-8 local part; the header takes the text as it is (RFC 6532).
+    return ", ".join(format_address(name, address) for name, address in pairs)
 
 
 def build_email(
@@ -238,8 +286,11 @@ def build_email(
     the HTML part is the text, escaped. `attachments` are (filename, content type, bytes);
     `headers` are extra (name, value) pairs, e.g. an auto-reply's Auto-Submitted.
     """
-    msg = EmailMessage(policy=_BUILD_POLICY)
-    msg["From"] = Address(display_name=from_name, addr_spec=from_address)
+    international = not all(
+        value.isascii() for value in (from_address, message_id, in_reply_to, *to, *cc, *references)
+    )
+    msg = EmailMessage(policy=_UTF8_BUILD_POLICY if international else _BUILD_POLICY)
+    msg["From"] = _address_header([format_address(from_name, from_address)])
     if to:
         msg["To"] = _address_header(to)
     if cc:
@@ -262,4 +313,4 @@ def build_email(
             # Unknown, or a type the email package would try to treat as a structure.
             maintype, subtype = "application", "octet-stream"
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return msg.as_bytes(policy=_WIRE_POLICY)
+    return msg.as_bytes(policy=_UTF8_WIRE_POLICY if international else _WIRE_POLICY)

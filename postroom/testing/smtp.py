@@ -48,6 +48,8 @@ class CapturedMail:
     data: bytes
     # The AUTH login the client used, None when it did not authenticate.
     login: str | None = None
+    # MAIL FROM's parameters (SMTPUTF8, BODY=8BITMIME, ...).
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> EmailMessage:
@@ -138,6 +140,7 @@ class _Handler:
             rcpt_tos=list(envelope.rcpt_tos),
             data=raw if isinstance(raw, bytes) else raw.encode("utf-8"),
             login=login.decode("utf-8", "replace") if isinstance(login, bytes) else login,
+            mail_options=list(envelope.mail_options),
         )
         with self.state.changed:
             self.state.messages.append(mail)
@@ -164,6 +167,7 @@ class CapturingSMTPServer:
         port: int | None = None,
         hostname: str = "smtp.postroom.test",
         tls: Tls = "none",
+        smtputf8: bool = True,
     ) -> None:
         if tls not in ("none", "implicit", "starttls"):
             raise ValueError(f"tls must be none, implicit or starttls, not {tls!r}")
@@ -171,6 +175,8 @@ class CapturingSMTPServer:
         self._fixed_port = port is not None
         self._hostname = hostname
         self.tls = tls
+        # False: a server that does not offer SMTPUTF8 (RFC 6531).
+        self.smtputf8 = smtputf8
         self._state = _State(credentials=dict(auth_credentials) if auth_credentials else None)
         self._controller: Controller | None = None
         self._tls_dir: Path | None = None
@@ -304,7 +310,7 @@ class CapturingSMTPServer:
 
     def _smtp_options(self, context: ssl.SSLContext | None = None) -> dict[str, Any]:
         """Keyword arguments for aiosmtpd's SMTP class."""
-        options: dict[str, Any] = {"enable_SMTPUTF8": True, "data_size_limit": None}
+        options: dict[str, Any] = {"enable_SMTPUTF8": self.smtputf8, "data_size_limit": None}
         if self.tls == "starttls":
             # As a submission port: STARTTLS offered, and no mail (or AUTH) before it.
             options["tls_context"] = context

@@ -143,3 +143,55 @@ def test_a_name_with_commas_and_accents_survives():
     msg = _built(from_name="Zoë, Sales at ACME")
     assert msg["From"].addresses[0].display_name == "Zoë, Sales at ACME"
     assert msg["From"].addresses[0].addr_spec == "sales@acme.test"
+
+
+# RFC 6532: a sender with a UTF-8 address and Message-ID, as SMTPUTF8 mail carries them.
+INTERNATIONAL = compose.Original(
+    message_id="ünïcode.2@exämple.test",
+    references=["röot@exämple.test"],
+    subject="Grüße",
+    from_name="Jösé Müller",
+    from_address="jösé@exämple.test",
+    reply_to=[],
+    to=["sales@acme.test"],
+    cc=[],
+    date=datetime(2026, 11, 2, 9, 30, tzinfo=UTC),
+    text="Hallo",
+)
+
+
+def test_a_typed_utf8_address_is_an_address():
+    assert compose.parse_addresses("Jösé <jösé@exämple.test>, bob@x.test") == [
+        "Jösé <jösé@exämple.test>",
+        "bob@x.test",
+    ]
+    for typed in ("jö sé@exämple.test", "jösé@", "jösé"):
+        with pytest.raises(compose.AddressError):
+            compose.parse_addresses(typed)
+
+
+def test_a_reply_to_a_utf8_email_names_it_in_utf8_and_goes_to_its_utf8_sender():
+    to, _cc = compose.reply_recipients(INTERNATIONAL, ["sales@acme.test"], reply_all=False)
+    assert to == ["Jösé Müller <jösé@exämple.test>"]
+    raw = compose.build_email(
+        from_name="Sales",
+        from_address="sales@acme.test",
+        to=to,
+        subject=compose.reply_subject(INTERNATIONAL.subject),
+        body="Danke",
+        message_id=compose.new_message_id("sales@acme.test"),
+        date=datetime(2026, 11, 2, 10, 0, tzinfo=UTC),
+        in_reply_to=INTERNATIONAL.message_id,
+        references=compose.references_for(INTERNATIONAL),
+    )
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8")
+    # Raw UTF-8, never an encoded word: only the same bytes name the same email.
+    assert "In-Reply-To: <ünïcode.2@exämple.test>" in head
+    assert "References: <röot@exämple.test> <ünïcode.2@exämple.test>" in head
+    assert "To: Jösé Müller <jösé@exämple.test>" in head
+    assert "=?" not in head.split("Subject:")[0]
+
+
+def test_our_message_ids_stay_ascii_for_an_internationalised_domain():
+    made = compose.new_message_id("info@bücher.test")
+    assert made.isascii() and made.endswith("@xn--bcher-kva.test")

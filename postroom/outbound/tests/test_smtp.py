@@ -108,3 +108,38 @@ def test_a_connection_lost_after_the_data_may_have_delivered(silent_server):
     server = smtp.SmtpServer("127.0.0.1", silent_server.port, "none")
     with pytest.raises(smtp.MaybeDelivered, match="connection to 127.0.0.1"):
         smtp.send(server, "sales@acme.test", ["a@b.test"], RAW, timeout=5)
+
+
+# RFC 6531/6532: an internationalised email (a UTF-8 address, UTF-8 in its headers).
+UTF8_RAW = (
+    "From: sales@acme.test\r\nTo: Jösé <jösé@exämple.test>\r\nSubject: Re: Grüße\r\n"
+    "Message-ID: <reply.1@acme.test>\r\nIn-Reply-To: <ünïcode.1@exämple.test>\r\n\r\nHallo\r\n"
+).encode()
+
+
+def test_a_utf8_recipient_goes_with_smtputf8_when_the_server_offers_it(smtp_server):
+    smtp.send(_server(smtp_server), "sales@acme.test", ["jösé@exämple.test"], UTF8_RAW)
+    [mail] = smtp_server.wait_for(1)
+    assert mail.rcpt_tos == ["jösé@exämple.test"]
+    assert "SMTPUTF8" in mail.mail_options
+    assert b"In-Reply-To: <\xc3\xbcn\xc3\xafcode.1@ex\xc3\xa4mple.test>" in mail.data
+
+
+def test_plain_ascii_mail_asks_for_no_smtputf8(smtp_server):
+    smtp.send(_server(smtp_server), "sales@acme.test", ["anna@customer.test"], RAW)
+    assert smtp_server.wait_for(1)[0].mail_options == []
+
+
+def test_a_utf8_recipient_on_a_server_without_smtputf8_is_a_permanent_failure_that_says_why():
+    with CapturingSMTPServer(smtputf8=False) as server:
+        with pytest.raises(smtp.PermanentFailure, match="offers no SMTPUTF8"):
+            smtp.send(_server(server), "sales@acme.test", ["jösé@exämple.test"], UTF8_RAW)
+        assert server.messages == []
+
+
+def test_utf8_only_in_the_headers_still_goes_to_a_server_without_smtputf8():
+    with CapturingSMTPServer(smtputf8=False) as server:
+        smtp.send(_server(server), "sales@acme.test", ["anna@customer.test"], UTF8_RAW)
+        [mail] = server.wait_for(1)
+        assert "SMTPUTF8" not in mail.mail_options
+        assert "In-Reply-To: <ünïcode.1@exämple.test>".encode() in mail.data
