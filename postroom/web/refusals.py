@@ -33,7 +33,9 @@ def _who(request: HttpRequest) -> str:
 
 def refused(request: HttpRequest, reason: str = "") -> HttpResponse:
     """403 with the reason: the page, or plain text for a script."""
-    reason = reason or NO_REASON
+    reason = (reason or NO_REASON).strip()
+    # Reasons are written for logs and pages alike; on a page a sentence starts upper-case.
+    reason = reason[0].upper() + reason[1:]
     log.warning("refused %s %s %s: %s", _who(request), request.method, request.path, reason)
     if _wants_text(request):
         response = HttpResponse(reason, status=403, content_type="text/plain; charset=utf-8")

@@ -42,7 +42,7 @@ def test_a_missing_right_is_a_styled_page_that_names_it_logged_as_one_line(caplo
     page = response.content.decode()
     assert response.status_code == 403
     assert LAYOUT in page and "Not allowed" in page
-    assert "this needs the manage right on sales@acme.test" in page
+    assert "This needs the manage right on sales@acme.test" in page
     refusals = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(refusals) == 1, [r.getMessage() for r in refusals]
     assert refusals[0].exc_info is None, "no traceback for a refusal"
