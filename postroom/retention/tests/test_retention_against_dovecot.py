@@ -103,7 +103,8 @@ def test_retention_against_dovecot_shrinks_postroom_only_and_sync_does_not_bring
     after = storage.report()
     assert before.raw_bytes - after.raw_bytes == plan.raw_bytes == run.raw_bytes_freed > 0
     assert before.attachment_bytes - after.attachment_bytes == plan.attachment_bytes
-    assert disk_before - _data_dir_size(settings.DATA_DIR / "raw") == plan.raw_bytes
+    if settings.POSTROOM["RAW_STORE"] == "files":  # SQLite's default; PostgreSQL: rows
+        assert disk_before - _data_dir_size(settings.DATA_DIR / "raw") == plan.raw_bytes
     assert not Message.objects.filter(subject__startswith="old from a stranger").exists()
     assert RetentionRemoval.objects.filter(rule="30 days (organisation default)").count() == 6
 
