@@ -23,12 +23,23 @@ rules' decision, postroom/routing/assign.py), else the mailbox's responsible per
 Outgoing mail (from the organisation, or in the mailbox's Sent folder) is bound to the
 items of its external recipients (To, Cc) and to those of the email it answers; it
 never creates anything.
+
+One incoming email, one outcome, however many mailboxes hold it: of the mailboxes with
+a copy outside spam (and a rule other than none), the first in CRM precedence (the
+administrator's number, then shared before personal, then the oldest: organisation.py)
+decides. Another mailbox's capture of it does nothing: the decider's own capture,
+queued with its copy, will (or did) run. The activity records the deciding mailbox
+(`rule_mailbox`). When the decider's copy arrives after a lower mailbox already applied
+its rule (another sync, minutes later), the items that rule made from this email alone
+are replaced, unless someone has worked on them (a comment, a task, another email, a
+stage change): then they stay, and the email is bound to them. Both captures lock the
+sender's address (locks.py), so two runners capturing the two copies take turns.
 """
 
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
@@ -37,8 +48,8 @@ from django.utils import timezone
 
 from postroom import webhooks
 from postroom.mail.bulk import create_objects, insert_ignoring_conflicts
-from postroom.mail.models import Message
-from postroom.mailboxes.models import CrmRuleKind, Mailbox
+from postroom.mail.models import Message, MessageCopy
+from postroom.mailboxes.models import CrmRuleKind, Folder, Mailbox
 
 from . import actions
 from .locks import lock_addresses
@@ -96,6 +107,9 @@ class _Context:
     pending_created: list[tuple[models.Model, str]] = field(default_factory=list)
     pending_notes: list[tuple[CaptureResult, Message]] = field(default_factory=list)
     _cache: dict = field(default_factory=dict)
+    # Incoming emails whose CRM outcome another mailbox's rule decides: {message id: its
+    # address}; that mailbox's capture does it.
+    decided_elsewhere: dict[int, str] = field(default_factory=dict)
     # Who is responsible for a new item from an email (message, contact or None).
     responsible_for: Callable | None = None
 
@@ -136,6 +150,7 @@ class _Context:
             subject=message.subject,
             occurred_at=message.sort_time,
             responsible_id=items[0].responsible_id if items else None,
+            rule_mailbox=self.mailbox if direction == "in" else None,
         )
         self.activities[message.pk] = activity
         self.pending_activities.append((activity, items))
@@ -215,18 +230,26 @@ class _Context:
         its addresses (crm/locks.py), taken before anyone is looked up."""
         addresses = _addresses(messages)
         lock_addresses(addresses)
+        ids = [m.pk for m in messages]
+        activities = {a.message_id: a for a in Activity.objects.filter(message__in=ids)}
+        deciders = _deciders(ids, mailbox)
+        for message_id, activity in activities.items():
+            # Decided by a mailbox that comes after this one: replace what it made.
+            rule_of = activity.rule_mailbox_id
+            lower = rule_of not in (None, mailbox.pk) and message_id not in deciders
+            if lower and _supersede(activity, mailbox):
+                activity.rule_mailbox_id = None
         context = cls(
             mailbox=mailbox,
             directory=Directory.lookup(addresses),
-            sent=sent_by_us([m.pk for m in messages], mailbox),
+            sent=sent_by_us(ids, mailbox),
             responsible_for=responsible,
+            decided_elsewhere=deciders,
         )
         if mailbox.crm_rule == CrmRuleKind.SMART:
             context.smart_type = actions.resolve_smart_type(mailbox.crm_smart_type)
             context.smart_type_missing = context.smart_type is None
-        context.activities = {
-            a.message_id: a for a in Activity.objects.filter(message__in=[m.pk for m in messages])
-        }
+        context.activities = activities
         context._read_open_targets()
         return context
 
@@ -363,8 +386,14 @@ def _items_of_thread(message: Message) -> list[models.Model]:
 
 
 def _capture_incoming(message: Message, ctx: _Context) -> CaptureResult:
+    if decider := ctx.decided_elsewhere.get(message.pk):
+        return CaptureResult(skipped=f"decided by the CRM rule of {decider}, first in precedence")
     result = CaptureResult()
     mailbox, directory = ctx.mailbox, ctx.directory
+    existing = ctx.activities.get(message.pk)
+    if existing is not None and existing.rule_mailbox_id is None:
+        # Bound before by outgoing mail or by hand: this mailbox's rule decided it now.
+        Activity.objects.filter(pk=existing.pk).update(rule_mailbox=mailbox)
     sender = message.from_address
     contact = directory.contact(sender)
     lead = directory.lead(sender)
@@ -487,6 +516,84 @@ def _by_rule(message: Message, ctx: _Context, result: CaptureResult) -> CaptureR
     ctx.bind(message, "in", result.created)
     ctx.notify(result, message)
     return result
+
+
+# ---------------------------------------------------------------- precedence
+
+
+_DECIDER_FIELDS = (
+    *("message_id", "mailbox_id", "mailbox__address"),
+    *("mailbox__kind", "mailbox__crm_precedence"),
+)
+
+
+def _deciders(message_ids: list[int], mailbox: Mailbox) -> dict[int, str]:
+    """{message id: address} of the emails whose CRM outcome another mailbox decides:
+    of the mailboxes holding them outside spam with a rule other than none (this one
+    always counts), the first in precedence (organisation.precedence_key)."""
+    from .organisation import precedence_key
+
+    rows = (
+        MessageCopy.objects.filter(message_id__in=message_ids)
+        .exclude(folder__role=Folder.Role.SPAM)
+        .exclude(mailbox=mailbox)
+        .exclude(mailbox__crm_rule=CrmRuleKind.NONE)
+        .values_list(*_DECIDER_FIELDS)
+        .distinct()
+    )
+    ours = precedence_key(mailbox)
+    if mailbox.crm_rule == CrmRuleKind.NONE:
+        ours = (float("inf"), 0, 0)  # any mailbox with a rule decides before one without
+    best: dict[int, tuple] = {}
+    for message_id, mailbox_id, address, kind, number in rows:
+        other = Mailbox(pk=mailbox_id, kind=kind, crm_precedence=number)
+        key = precedence_key(other)
+        if key < ours and (message_id not in best or key < best[message_id][0]):
+            best[message_id] = (key, address)
+    return {message_id: address for message_id, (_key, address) in best.items()}
+
+
+def _supersede(activity: Activity, mailbox: Mailbox) -> bool:
+    """Remove what a lower mailbox's rule made from this email alone, so that `mailbox`'s
+    rule decides instead; False (nothing removed) when any of it was worked on since."""
+    from .organisation import precedence_key
+
+    lower = Mailbox.objects.filter(pk=activity.rule_mailbox_id).first()
+    if lower is not None and precedence_key(lower) < precedence_key(mailbox):
+        return False  # that mailbox comes first after all (its copy is in spam now, say)
+    made = []
+    made_since = activity.created_at - timedelta(minutes=1)
+    for item in actions.items_of(activity):
+        source = getattr(item, "source_mailbox_id", None)
+        created = getattr(item, "created_at", None)
+        # Made with the activity (in the same flush, a moment before it), by that rule.
+        if source != activity.rule_mailbox_id or created is None or created < made_since:
+            continue  # there before this email: a known person's item, kept
+        if isinstance(item, Lead) and item.status != Lead.Status.NEW:
+            return False
+        entries = TimelineEntry.objects.filter(
+            content_type=ContentType.objects.get_for_model(item), object_id=item.pk
+        )
+        if entries.exclude(kind=TimelineEntry.Kind.CREATED).exclude(activity=activity).exists():
+            logger.info(
+                "message %s: the rule of %s decides, but %s was worked on: kept",
+                activity.message_id, mailbox.address, item,
+            )  # fmt: skip
+            return False
+        made.append((item, entries))
+    if not made:
+        return False
+    # Deals and smart items before the contacts they point at.
+    made.sort(key=lambda pair: isinstance(pair[0], Contact))
+    for item, entries in made:
+        entries.delete()
+        type(item).objects.filter(pk=item.pk).delete()
+    Activity.objects.filter(pk=activity.pk).update(rule_mailbox=None)
+    logger.info(
+        "message %s: the rule of %s decides (first in precedence); replaced %s",
+        activity.message_id, mailbox.address, ", ".join(str(i) for i, _ in made),
+    )  # fmt: skip
+    return True
 
 
 # ---------------------------------------------------------------- helpers

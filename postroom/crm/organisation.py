@@ -155,6 +155,15 @@ def precedence_key(mailbox: Mailbox) -> tuple[int, int, int]:
     return (mailbox.crm_precedence, personal, mailbox.pk)
 
 
+def rule_mailboxes(message_ids: Iterable[int]) -> dict[int, str]:
+    """{message id: address} of the mailbox whose CRM rule decided each incoming email
+    (shown on the email: which of the mailboxes that got it decided its CRM outcome)."""
+    from .models import Activity
+
+    rows = Activity.objects.filter(message_id__in=list(message_ids), rule_mailbox__isnull=False)
+    return dict(rows.values_list("message_id", "rule_mailbox__address"))
+
+
 def shared_by_precedence() -> list[Mailbox]:
     """The shared mailboxes, first the one whose rule decides first (the settings page)."""
     return sorted(Mailbox.objects.filter(kind=Mailbox.Kind.SHARED), key=precedence_key)

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from postroom.accounts.actions import do_mark_notifications_read
 from postroom.crm.access import items_of_messages, responsibles_visible_to
 from postroom.crm.items import label_of, title_of, url_of
+from postroom.crm.organisation import rule_mailboxes
 from postroom.mail import attachments, rawstore
 from postroom.mail.bounds import DISPLAY_TEXT_CHARS, cut, html_too_complex, visible_text
 from postroom.mail.models import (
@@ -231,7 +232,10 @@ def conversation_detail(request, conversation_id: int):
     ]
     # The CRM items each email is on, as far as the reader's roles let them see items.
     on_items = items_of_messages(request.user, [shown.message.pk for shown in emails])
+    # Whose CRM rule decided each email (of all the mailboxes that got it).
+    rules = rule_mailboxes(on_items)
     for shown in emails:
+        shown.message.crm_rule_of = rules.get(shown.message.pk, "")
         shown.message.crm_items = on_items.get(shown.message.pk, [])
         shown.message.crm_links = [
             (label_of(item), title_of(item), url_of(item)) for item in shown.message.crm_items
