@@ -22,6 +22,7 @@ from . import (
     routing_views,
     shared_mailbox_views,
     sla_views,
+    tracking_report_views,
     tracking_views,
     views,
 )
@@ -153,6 +154,7 @@ urlpatterns = [
         name="forward",
     ),
     path("dashboard/", dashboard_views.dashboard, name="dashboard"),
+    path("reports/tracking/", tracking_report_views.tracking_report, name="tracking_report"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
     path("notifications/live/", notification_views.notifications_live, name="notifications_live"),
