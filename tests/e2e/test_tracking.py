@@ -1,6 +1,7 @@
 """Issue 16 end to end: an email sent through the Outbox to the SMTP sink, its HTML
 opened in Chromium as the recipient's mail client would show it: the image loads, a
-link is clicked and lands on the original page; the sender sees "Read"."""
+link is clicked and lands on the original page; the sender sees "Read", and the
+pipeline's trigger moved the customer's deal, which its timeline says."""
 
 import pytest
 
@@ -52,6 +53,15 @@ def test_the_recipient_opens_and_clicks_and_the_sender_sees_read(
         "UNDO_SEND_SECONDS": 0,
         "TRACKING_URL": live_server.url,
     }
+    from postroom.crm.models import Deal
+    from postroom.testing.factories import UserFactory, client_with_open_deal
+    from postroom.tracking.triggers import do_save_triggers
+
+    deal = Deal.objects.get(contact=client_with_open_deal("Anna", "anna@customer.test"))
+    Deal.objects.filter(pk=deal.pk).update(responsible=alice)
+    first, second = list(deal.pipeline.stages.all())[:2]
+    admin = UserFactory(username="root", is_superuser=True)
+    do_save_triggers(deal.pipeline, {(first.pk, "open"): second.pk}, acting_user=admin)
     _, conversation = reply_to_customer(sales, alice)
     [mail] = smtp_server.wait_for(1)
 
@@ -75,3 +85,8 @@ def test_the_recipient_opens_and_clicks_and_the_sender_sees_read(
     assert sorted(events) == [("click", False, "browser"), ("open", False, "browser")]
     page = logged_in(alice).get(f"/conversations/{conversation.pk}/").content.decode()
     assert 'class="read-mark read"' in page and "1 open" in page and "1 click" in page
+    deal.refresh_from_db()
+    assert deal.stage == second
+    timeline = logged_in(alice).get(f"/deals/{deal.pk}/").content.decode()
+    assert f"{first.name} → {second.name} (trigger: anna@customer.test opened" in timeline
+    assert "Undo this move" in timeline
