@@ -22,6 +22,7 @@ from datetime import datetime
 from django.db.models import Count
 from django.utils import timezone
 
+from postroom.accounts.people import display_name
 from postroom.mail.models import Conversation, Message
 from postroom.mail.workflow import people_for
 from postroom.mailboxes.models import Mailbox
@@ -122,10 +123,11 @@ def rule_problems(rule: DistributionRule, readers: set[int] | None = None) -> li
         if user is not None and user.is_active and user.pk not in readers:
             problems.append(f"{who}{user} may not read {address}: the rule falls through")
     if rule.target_user_id and not rule.target_user.is_active:
-        problems.append(f"{rule.target_user} is deactivated: the rule falls through")
+        problems.append(f"{display_name(rule.target_user)} is deactivated: the rule falls through")
     if rule.kind == DistributionRule.Kind.HOURS and rule.on_call and not rule.on_call.is_active:
         problems.append(
-            f"the on-call person {rule.on_call} is deactivated: outside hours it falls through"
+            f"the on-call person {display_name(rule.on_call)} is deactivated:"
+            " outside hours it falls through"
         )
     if rule.kind != DistributionRule.Kind.MANAGER and rule.target_user_id is None:
         if rule.department_id and not any(
@@ -214,7 +216,11 @@ class RuleSet:
         user = self.mailbox.crm_responsible or self.mailbox.owner
         if user is not None and user.is_active:
             return Decision(user, None, f"no rule matched: the mailbox's responsible {user}", trace)
-        why = f"{user} is deactivated" if user else "the mailbox has no responsible person"
+        why = (
+            f"{display_name(user)} is deactivated"
+            if user
+            else "the mailbox has no responsible person"
+        )
         return Decision(None, None, f"no rule matched and {why}: left unassigned", trace)
 
     # -- deciding
@@ -380,7 +386,7 @@ def _active(user, who: str):
     if user is None:
         return None, f"{who} is not set"
     if not user.is_active:
-        return None, f"{who} {user} is deactivated"
+        return None, f"{who} {display_name(user)} is deactivated"
     return user, ""
 
 

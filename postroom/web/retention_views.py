@@ -25,6 +25,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from postroom.accounts.people import display_name
 from postroom.crm import items as item_kinds
 from postroom.crm.models import Task
 from postroom.mailboxes.models import Mailbox, MailboxGrant
@@ -185,7 +186,9 @@ def deactivate_with_mail(request, user_id: int):
         except RetentionError as exc:
             messages.error(request, f"Not deactivated: {exc}.")
             return redirect("web:retention_deactivate", person.pk)
-        messages.success(request, f"{person} is deactivated and can no longer log in.")
+        messages.success(
+            request, f"{display_name(person)} is deactivated and can no longer log in."
+        )
         return redirect("web:user_access", person.pk)
     # An administrator sees how much unlinked mail each has, never what it is.
     unlinked = [(m, choices.unlinked_mail(m)) for m in mailboxes]

@@ -48,7 +48,7 @@ def test_an_administrator_sets_up_a_shared_mailbox_in_the_browser(
     assert list(mailboxes_for(alice, MailboxGrant.Level.REPLY)) == [mailbox]
 
     # Settings: new mail makes Support Request items.
-    page.click("text=Settings")
+    page.click(f"main a[href='/mailboxes/{mailbox.pk}/settings/']")
     page.select_option("select[name=crm_rule]", label="Create a “Support Request” item")
     page.click("form.card button[type=submit]")
     page.wait_for_selector(f"text=Settings of {mail_user.address} saved.")

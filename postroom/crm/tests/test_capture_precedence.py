@@ -24,7 +24,7 @@ def sales_and_support():
     """sales@ makes leads, support@ a contact and a deal; support@ comes first."""
     sales = MailboxFactory(address="sales@acme.test", crm_rule="lead", crm_precedence=20)
     support = MailboxFactory(
-        address="support@acme.test", crm_rule="contact_deal", crm_precedence=10
+        address="support@acme.test", crm_rule="contact-deal", crm_precedence=10
     )
     return sales, support
 
@@ -95,7 +95,7 @@ def test_shared_comes_before_personal_by_default(arrive):
     personal = MailboxFactory(
         address="bob@home.test", kind=Mailbox.Kind.PERSONAL, owner=owner, crm_rule="lead"
     )
-    shared = MailboxFactory(address="support@acme.test", crm_rule="contact_deal")
+    shared = MailboxFactory(address="support@acme.test", crm_rule="contact-deal")
     message = _email(arrive, personal, shared)
 
     capture_messages([message], personal)

@@ -29,7 +29,7 @@ def ingress() -> Iterator[Ingress]:
 def mailboxes():
     sales = MailboxFactory(address="sales@acme.test", crm_rule="lead", crm_precedence=20)
     support = MailboxFactory(
-        address="support@acme.test", crm_rule="contact_deal", crm_precedence=10
+        address="support@acme.test", crm_rule="contact-deal", crm_precedence=10
     )
     return {"sales": sales, "support": support}
 

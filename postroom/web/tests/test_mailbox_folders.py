@@ -90,7 +90,7 @@ def test_two_trash_folders_are_refused(client, mailbox):
     url = reverse("web:mailbox_folders", args=[mailbox.pk])
     archive = mailbox.folders.get(name="Archive")
 
-    response = client.post(url, {f"role-{archive.pk}": "trash"}, follow=True)
+    response = client.post(url, {"sync": ["Archive"], f"role-{archive.pk}": "trash"}, follow=True)
 
     assert b"only one folder can be Trash" in response.content
     assert mailbox.folders.get(name="Archive").role == "archive"
