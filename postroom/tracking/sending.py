@@ -13,7 +13,8 @@ Each copy is one SMTP transaction. A copy the server took is written down at onc
 from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
-from email.parser import BytesParser
+from email.message import EmailMessage
+from email.parser import BytesParser, Parser
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -28,6 +29,8 @@ from .switches import opted_out, tracking_wanted
 
 _PARSER = BytesParser(policy=policy.default)
 _WIRE_POLICY = policy.SMTP.clone(cte_type="7bit")
+_UTF8_PARSER = Parser(policy=policy.default.clone(utf8=True))
+_UTF8_WIRE_POLICY = _WIRE_POLICY.clone(utf8=True)
 
 
 @dataclass
@@ -66,9 +69,28 @@ def _html_parts(message):
             yield part
 
 
+def _parsed(raw: bytes) -> tuple[EmailMessage, policy.EmailPolicy]:
+    """The email to rewrite, and the policy that writes it back.
+
+    An internationalised email (RFC 6532: a UTF-8 address, or In-Reply-To naming a
+    UTF-8 Message-ID) is read and written as UTF-8: parsed from bytes, its UTF-8 headers
+    would come back as "unknown-8bit" encoded words, and a reply would no longer name
+    the email it answers.
+    """
+    end = raw.find(b"\r\n\r\n")
+    if not raw[: end if end >= 0 else len(raw)].isascii():
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return _UTF8_PARSER.parsestr(text), _UTF8_WIRE_POLICY
+    return _PARSER.parsebytes(raw), _WIRE_POLICY
+
+
 def tracked_raw(raw: bytes, outbox_id: int, recipient: int, links: list[str]) -> bytes:
     """The email's bytes with its HTML tracked for one recipient."""
-    message = _PARSER.parsebytes(raw)
+    message, wire = _parsed(raw)
     for part in _html_parts(message):
         html = rewrite.rewrite(
             part.get_content(),
@@ -77,7 +99,7 @@ def tracked_raw(raw: bytes, outbox_id: int, recipient: int, links: list[str]) ->
             image_url(outbox_id, recipient),
         )
         part.set_content(html, subtype="html", cte="quoted-printable")
-    return message.as_bytes(policy=_WIRE_POLICY)
+    return message.as_bytes(policy=wire)
 
 
 def links_in(raw: bytes) -> list[str]:
