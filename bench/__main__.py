@@ -23,6 +23,7 @@ from pathlib import Path
 from types import FrameType
 
 from . import (
+    api_bench,
     assign_bench,
     capture_cost,
     fidelity,
@@ -56,6 +57,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Harness, Table], None], float]] = {
     "sla": (sla_bench.run, 900),
     "tracking": (tracking_bench.run, 300),
     "import": (import_vs_mbsync.run, 600),
+    "api": (api_bench.run, 900),
 }
 
 
