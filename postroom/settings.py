@@ -391,6 +391,11 @@ MIDDLEWARE.insert(
     "postroom.twofactor.middleware.SecondFactorMiddleware",
 )
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+# Times in each user's own zone (their profile's, else the browser's on first login).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "postroom.accounts.timezones.TimeZoneMiddleware",
+)
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses a locked-out login before any check
     "django.contrib.auth.backends.ModelBackend",

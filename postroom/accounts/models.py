@@ -19,6 +19,9 @@ class User(AbstractUser):
     # What the user may do in the CRM (postroom/crm/access.py); the union of these roles'
     # rights. Administrators (is_superuser) may do everything whatever their roles.
     roles = models.ManyToManyField("Role", blank=True, related_name="users")
+    # The IANA zone (Europe/Berlin) times are shown in for this user; empty until set on
+    # the profile or taken from the browser on first login (accounts.timezones).
+    time_zone = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         constraints = [

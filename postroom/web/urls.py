@@ -22,6 +22,7 @@ from . import (
     routing_views,
     shared_mailbox_views,
     sla_views,
+    time_zone_views,
     tracking_report_views,
     tracking_views,
     views,
@@ -266,6 +267,7 @@ urlpatterns = [
     path("me/", personal_views.profile, name="profile"),
     path("me/tracker/regenerate/", personal_views.tracker_regenerate, name="tracker_regenerate"),
     path("me/email-tracking/", personal_views.email_tracking, name="email_tracking"),
+    path("me/time-zone/", time_zone_views.time_zone, name="time_zone"),
     path("tracking/opt-out/", tracking_views.tracking_opt_out, name="tracking_opt_out"),
     path(
         "tracking/triggers/<int:firing_id>/undo/", tracking_views.trigger_undo, name="trigger_undo"

@@ -1,0 +1,61 @@
+"""How times read on every page: relative in lists ("5 minutes ago") with the exact time,
+to the second and with the zone, on hover; exact where times must be told apart.
+
+Both use the active time zone, which the user's own (accounts.timezones middleware).
+Django's naturaltime does the relative words; only the exact format is ours.
+"""
+
+from datetime import date, datetime
+
+from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+# 2026-12-07 15:27:53 CET: sortable, to the second, and with the zone it is in.
+EXACT_FORMAT = "Y-m-d H:i:s T"
+
+
+def _local(value: datetime) -> datetime:
+    return timezone.localtime(value) if timezone.is_aware(value) else value
+
+
+def exact(value: datetime | None) -> str:
+    """The time to the second in the active zone, with the zone's abbreviation."""
+    if value is None:
+        return ""
+    if not isinstance(value, datetime):  # a date: nothing finer to show
+        return value.isoformat()
+    return date_format(_local(value), EXACT_FORMAT)
+
+
+def relative(value: datetime | date | None) -> str:
+    """'5 minutes ago', 'in 2 hours' style words (naturaltime), '' for None."""
+    if value is None:
+        return ""
+    return str(naturaltime(value))
+
+
+def when(value: datetime | None, empty: str = "—") -> SafeString:
+    """<time> reading relative, the exact time in its title (for lists)."""
+    if value is None:
+        return format_html("{}", empty)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        value.isoformat(),
+        exact(value),
+        relative(value),
+    )
+
+
+def when_exact(value: datetime | None, empty: str = "—") -> SafeString:
+    """<time> reading exact to the second, the relative words in its title."""
+    if value is None:
+        return format_html("{}", empty)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        value.isoformat(),
+        relative(value),
+        exact(value),
+    )
