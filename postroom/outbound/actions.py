@@ -310,9 +310,17 @@ def do_undo_send(outbox_id: int, *, acting_user) -> Draft:
         raise UndoError("there is no such email of yours to take back")
     if outbox.status != OutboxMessage.Status.QUEUED or outbox.attempts:
         raise UndoError("too late to undo: the email is on its way")
+    draft = draft_from(outbox, acting_user)
+    outbox.delete()
+    return draft
+
+
+def draft_from(outbox: OutboxMessage, author) -> Draft:
+    """A draft of `author` holding an Outbox email exactly as it was written (recipients,
+    subject, text, attachments): what Undo and a failed email's Edit as draft give back."""
     kept = outbox.composition or {}
-    draft = Draft.objects.create(
-        author=acting_user,
+    return Draft.objects.create(
+        author=author,
         mailbox_id=outbox.mailbox_id,
         kind=outbox.kind,
         conversation_id=outbox.conversation_id,
@@ -323,8 +331,6 @@ def do_undo_send(outbox_id: int, *, acting_user) -> Draft:
         html=kept.get("html", ""),
         attachments=kept.get("attachments", []),
     )
-    outbox.delete()
-    return draft
 
 
 # ----------------------------------------------------------------- drafts

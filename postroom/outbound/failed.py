@@ -11,7 +11,7 @@ from django.db import transaction
 
 from postroom.accounts.models import Notification
 
-from .actions import OutboundError, can_manage, can_send_from
+from .actions import OutboundError, can_manage, can_send_from, draft_from
 from .delivery import failure_url
 from .jobs import deliver_outbox
 from .models import Draft, OutboxMessage
@@ -83,19 +83,7 @@ def do_edit_failed_as_draft(outbox_id: int, *, acting_user) -> Draft:
     outbox = _failed_for(outbox_id, acting_user)
     if not can_edit(outbox):
         raise FixError("this email was written by Postroom, not a person: retry it instead")
-    kept = outbox.composition
-    draft = Draft.objects.create(
-        author=acting_user,
-        mailbox_id=outbox.mailbox_id,
-        kind=outbox.kind,
-        conversation_id=outbox.conversation_id,
-        parent_id=outbox.parent_id,
-        to=", ".join(kept.get("to", [])),
-        cc=", ".join(kept.get("cc", [])),
-        subject=kept.get("subject", outbox.subject),
-        html=kept.get("html", ""),
-        attachments=kept.get("attachments", []),
-    )
+    draft = draft_from(outbox, acting_user)
     _withdraw_notice(outbox)
     outbox.delete()
     logger.info("outbox %s: taken back as draft %s by user %s", outbox_id, draft.pk, acting_user.pk)
