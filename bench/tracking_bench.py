@@ -3,16 +3,22 @@
 
 A fresh installation (a temp data dir; SQLite, or with --database-url a PostgreSQL
 server on which a throwaway database postroom_bench_tracking is made), one tracked
-email with one recipient and one link, and gunicorn serving it with the command line
-of `postroom run` (sync workers, --workers W as run's --web-workers, its access log
-written to /dev/null). The load generator is wrk (Debian's `wrk`, C, its own process,
-C connections over 2 threads) when installed, else Python clients in C processes; each
+email with one recipient and one link, and gunicorn started with the very command line
+of `postroom run` (postroom.cli.web_server: sync workers, --workers W as run's
+--web-workers, default 2; its access log, which leaves out /t/, to /dev/null where run
+hands it to its supervisor). The load generator is wrk (C, `apt-get install wrk`;
+2 threads, C connections) when installed, else Python clients in C processes. Each
 request carries a User-Agent of its own, so that every load is one open to record (no
-per-IP limit: POSTROOM_TRACKING_RATE_PER_MINUTE=0).
+per-IP limit: POSTROOM_TRACKING_RATE_PER_MINUTE=0; all loads come from 127.0.0.1).
 
-Prints requests/s, p50/p99 latency, the answers, the events counted afterwards against
-the loads answered (lost = answered but not recorded), the web server's peak memory
-and the load average.
+Counting is exact: wrk's connections stop sending at the end of the measured S seconds
+and get their last answers before wrk exits, so wrk's count is every load the server
+answered; the events in the database afterwards are compared with it (a click writes
+an open too: two events).
+
+The generator runs on the same 2 CPUs as the server and the database: its own CPU, the
+server's, PostgreSQL's backends' and what every other process on the machine took
+meanwhile are printed beside the figures, with the load average.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import http.client
 import multiprocessing
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -30,6 +37,7 @@ import time
 from pathlib import Path
 
 from bench.common import (
+    CLOCK_TICKS,
     cpu_seconds,
     create_pg_database,
     drop_pg_database,
@@ -37,6 +45,7 @@ from bench.common import (
     status_kb,
     tree_total,
 )
+from postroom.cli.web_server import gunicorn_command
 from postroom.testing.dovecot import free_port
 
 SETUP = """
@@ -55,15 +64,30 @@ TrackedEmail.objects.create(outbox=ob, recipients=["anna@customer.test"],
 print(tokens.open_token(ob.pk, 0)); print(tokens.click_token(ob.pk, 0, 0))
 """
 COUNT = "from postroom.tracking.models import TrackingEvent as E; print(E.objects.count())"
-# Every request a User-Agent of its own: each load is a new open, none a repeat.
+# Every request a User-Agent of its own (RUN: one per wrk run, so the warm-up's are not
+# repeated either): each load is a new open, none a repeat. After
+# STOP_AT (CLOCK_MONOTONIC, as Python's time.monotonic) a connection sends nothing more:
+# the loads in flight are answered before wrk's own end, which comes later.
 WRK_SCRIPT = """
+local ffi = require("ffi")
+ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } pr_timespec;
+           int clock_gettime(int, pr_timespec *); ]]
+local ts = ffi.new("pr_timespec")
+local function now()
+  ffi.C.clock_gettime(1, ts)
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) / 1e9
+end
+local stop_at = STOP_AT
 local threads, n = {}, 0
 function setup(thread) thread:set("id", #threads + 1); table.insert(threads, thread) end
 function request()
   n = n + 1
-  return wrk.format(nil, nil, {["User-Agent"] = "Bench/" .. id .. "." .. n .. " Thunderbird/128"})
+  local agent = "Bench/RUN." .. id .. "." .. n .. " Thunderbird/128"
+  return wrk.format(nil, nil, {["User-Agent"] = agent})
 end
+function delay() if now() >= stop_at then return 3600000 end return 0 end
 """
+DRAIN_SECONDS = 2.0
 DB_NAME = "postroom_bench_tracking"
 
 
@@ -122,11 +146,13 @@ def _ms(text: str) -> float:
 
 def load_wrk(port: int, path: str, seconds: float, connections: int, data: Path) -> dict:
     script = data / "bench.lua"
-    script.write_text(WRK_SCRIPT)
+    start = time.monotonic()
+    lua = WRK_SCRIPT.replace("STOP_AT", repr(start + seconds)).replace("RUN", f"{start:.6f}")
+    script.write_text(lua)
     done = subprocess.run(
         ["wrk", "--threads", "2", "--connections", str(connections), "--duration",
-         f"{seconds:g}s", "--latency", "--timeout", "10s", "--script", str(script),
-         f"http://127.0.0.1:{port}{path}"],
+         f"{seconds + DRAIN_SECONDS:g}s", "--latency", "--timeout", "10s", "--script",
+         str(script), f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     out = done.stdout
@@ -135,7 +161,7 @@ def load_wrk(port: int, path: str, seconds: float, connections: int, data: Path)
     errors = re.search(r"Socket errors: (.*)", out)
     return {
         "requests": requests,
-        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "rate": requests / seconds,  # all of them were sent within the S seconds
         "p50": _ms(re.search(r"50%\s+(\S+)", out).group(1)),
         "p99": _ms(re.search(r"99%\s+(\S+)", out).group(1)),
         "answered": requests - (int(bad.group(1)) if bad else 0),
@@ -144,10 +170,50 @@ def load_wrk(port: int, path: str, seconds: float, connections: int, data: Path)
     }
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine spent busy so far (all CPUs, /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
+def _db_backends(database_url: str) -> list[int]:
+    """PostgreSQL's server processes serving the benchmark's database (same machine)."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [DB_NAME],
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
 def _database(server_url: str) -> str:
     server = server_url.rstrip("/").rsplit("/", 1)[0] + "/postgres"
     drop_pg_database(server, DB_NAME)
     return create_pg_database(server, DB_NAME)
+
+
+def _count(env) -> int:
+    return int(_postroom(env, "shell", "-c", COUNT).stdout.split()[-1])
+
+
+def _wait_until_serving(port: int) -> None:
+    for _ in range(300):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/t/")
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not answer")
 
 
 def main(argv=None) -> None:
@@ -169,48 +235,59 @@ def main(argv=None) -> None:
     open_token, click_token = _postroom(env, "shell", "-c", SETUP).stdout.split()[-2:]
     path = f"/t/c/{click_token}" if opts.click else f"/t/o/{open_token}.gif"
     port = free_port()
-    # postroom run's command line (postroom/cli/management/commands/run.py).
-    web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "postroom.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(opts.workers), "--access-logfile", "-", "--graceful-timeout", "5",
-         "--no-control-socket"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    web = subprocess.Popen(gunicorn_command(f"127.0.0.1:{port}", opts.workers), env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        for _ in range(200):
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-                conn.request("GET", "/t/")
-                conn.getresponse().read()
-                break
-            except OSError:
-                time.sleep(0.1)
+        _wait_until_serving(port)
+        # A second of load first: every worker forked, connected and its caches warm.
+        if client == "wrk":
+            warm = load_wrk(port, path, 1.0, opts.connections, data)
+        else:
+            warm = load_python(port, path, 1.0, opts.connections)
+        events_before = _count(env)
+        backends = _db_backends(env["DATABASE_URL"]) if opts.database_url else []
         load_before = os.getloadavg()
-        cpu_before = tree_total(web.pid, cpu_seconds)
+        web_before = tree_total(web.pid, cpu_seconds)
+        db_before = sum(cpu_seconds(pid) for pid in backends)
+        gen_before, machine_before = _children_cpu(), _machine_busy()
+        started = time.monotonic()
         if client == "wrk":
             result = load_wrk(port, path, opts.seconds, opts.connections, data)
         else:
             result = load_python(port, path, opts.seconds, opts.connections)
+        machine = _machine_busy() - machine_before
+        elapsed = time.monotonic() - started  # the S seconds and wrk's drain
+        generator = _children_cpu() - gen_before
+        web_cpu = tree_total(web.pid, cpu_seconds) - web_before
+        db_cpu = sum(cpu_seconds(pid) for pid in backends) - db_before
         load_after = os.getloadavg()
-        web_cpu = tree_total(web.pid, cpu_seconds) - cpu_before
         peak_kb = sum(status_kb(pid, "VmHWM") for pid in process_tree(web.pid))
     finally:
         web.terminate()
         web.wait(10)
-    events = int(_postroom(env, "shell", "-c", COUNT).stdout.split()[-1])
-    expected = result["answered"] * (2 if opts.click else 1)  # a click writes an open too
+    events = _count(env) - events_before
+    per_load = 2 if opts.click else 1  # a click writes an open too
+    expected = result["answered"] * per_load
     db = "PostgreSQL" if opts.database_url else "SQLite"
-    print(f"tracking {'click' if opts.click else 'open'} on {db}, gunicorn {opts.workers} sync "
-          f"workers, {client} with {opts.connections} connections for {opts.seconds:g} s, "
+    n = max(result["requests"], 1)
+    print(f"tracking {'click' if opts.click else 'open'} on {db}: gunicorn as `postroom run` "
+          f"({opts.workers} sync workers), {client} with {opts.connections} connections for "
+          f"{opts.seconds:g} s (after {warm['requests']} warm-up loads), "
           f"{os.cpu_count()} CPUs")  # fmt: skip
+    met = result["rate"] >= 2000 and result["p99"] < 20
     print(f"  {result['rate']:.0f} req/s, p50 {result['p50']:.2f} ms, p99 {result['p99']:.2f} ms"
-          f" ({result['requests']} requests; {result['answers']})")  # fmt: skip
-    print(f"  events {events}, expected {expected}, lost {expected - events}")
+          f" ({result['requests']} loads; {result['answers']}); goal >= 2,000 req/s and "
+          f"p99 < 20 ms: {'met' if met else 'not met'}")  # fmt: skip
+    print(f"  events {events} for {result['answered']} loads answered (x{per_load}), "
+          f"lost {expected - events}")  # fmt: skip
+    others = machine - web_cpu - db_cpu - generator
+    print(f"  CPU per load: web server {web_cpu / n * 1e6:.0f} µs, "
+          + (f"PostgreSQL backends {db_cpu / n * 1e6:.0f} µs, " if opts.database_url else "")
+          + f"load generator {generator / n * 1e6:.0f} µs; the machine was busy "
+          f"{machine / elapsed:.2f} of {os.cpu_count()} CPUs, "
+          f"{max(others, 0) / elapsed:.2f} of them other processes")  # fmt: skip
     print(f"  web server peak memory (gunicorn master + workers, sum of VmHWM) "
           f"{peak_kb / 1024:.0f} MB")  # fmt: skip
-    per_request = web_cpu / max(result["requests"], 1)
-    print(f"  web server CPU per request {per_request * 1e6:.0f} µs (gunicorn master + workers;"
-          f" the database's own CPU not included)")  # fmt: skip
     print(f"  load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
     shutil.rmtree(data, ignore_errors=True)
 
@@ -220,21 +297,21 @@ if __name__ == "__main__":
 
 
 def run(harness, table) -> None:
-    """`python -m bench tracking`: the open image, then the link, in subprocesses."""
+    """`python -m bench tracking`: the image, then the link, on SQLite, and on PostgreSQL
+    too when the run has --database-url; each in a subprocess."""
     from bench.common import REPO
 
-    args = [
-        sys.executable,
-        "-m",
-        "bench.tracking_bench",
-        "--seconds",
-        "3" if harness.quick else "10",
-    ]
+    base = [sys.executable, "-m", "bench.tracking_bench", "--seconds",
+            "3" if harness.quick else "10"]  # fmt: skip
+    databases = [[]]
     if harness.options.database_url:
-        args += ["--database-url", harness.options.database_url]
+        databases.append(["--database-url", harness.options.database_url])
+    else:
+        table.note("tracking: PostgreSQL skipped (give --database-url postgres://...)")
     env = {**os.environ, "POSTROOM_DATA_DIR": str(harness.dir)}
-    for extra in ([], ["--click"]):
-        done = subprocess.run([*args, *extra], env=env, cwd=REPO, capture_output=True, text=True,
-                              check=True)  # fmt: skip
-        for line in done.stdout.splitlines():
-            table.note(line)
+    for database in databases:
+        for extra in ([], ["--click"]):
+            done = subprocess.run([*base, *database, *extra], env=env, cwd=REPO,
+                                  capture_output=True, text=True, check=True)  # fmt: skip
+            for line in done.stdout.splitlines():
+                table.note(line)

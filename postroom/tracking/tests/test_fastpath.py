@@ -2,9 +2,12 @@
 Django views, from the environ a WSGI server hands over."""
 
 import io
+import logging
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from postroom.tracking import fastpath
 from postroom.tracking.models import TrackingEvent
@@ -75,6 +78,40 @@ def test_the_fast_path_is_rate_limited_per_ip(html, settings):
     assert codes == [200, 200, 429]
 
 
-def test_the_store_is_the_endpoints_own_on_postgresql():
-    expected = fastpath.PostgresStore if connection.vendor == "postgresql" else object
-    assert isinstance(fastpath._store(), expected)
+def test_the_store_is_the_endpoints_own_per_database():
+    expected = {"postgresql": fastpath.PostgresStore, "sqlite": fastpath.SqliteStore}
+    assert isinstance(fastpath._store(), expected[connection.vendor])
+
+
+def test_an_event_written_directly_to_sqlite_reads_back_as_djangos(html):
+    """SqliteStore writes its datetimes as Django would: the ORM reads the same time."""
+    before = timezone.now()
+    _get(image_path(html))
+    [event] = TrackingEvent.objects.all()
+    assert before <= event.at <= timezone.now()
+
+
+def test_the_access_log_leaves_out_the_tracking_endpoints():
+    from gunicorn.config import Config
+
+    from postroom.tracking.accesslog import AccessLog
+
+    lines = []
+    log = AccessLog(Config())
+    log.access_log.handlers = []
+    log.access_log.addHandler(logging.Handler())
+    log.access_log.handlers[0].emit = lambda record: lines.append(record.getMessage())
+    log.access_log.setLevel(logging.INFO)
+    log._access_log_enabled = True
+
+    class Response:
+        status, headers, sent, response_length = "200 OK", [], 0, 0
+
+    class Request:
+        headers = []
+
+    for path in ["/t/o/abc.gif", "/inbox/"]:
+        environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "RAW_URI": path,
+                   "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "198.51.100.7"}  # fmt: skip
+        log.access(Response(), Request(), environ, timedelta(milliseconds=1))
+    assert len(lines) == 1 and "/inbox/" in lines[0] and "198.51.100.7" in lines[0]

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand
 
 from postroom.accounts.actions import do_ensure_first_admin
 from postroom.cli.checks import make_data_directory_private
+from postroom.cli.web_server import gunicorn_command
 from postroom.lib.supervisor import Child, Supervisor
 
 from .worker import postroom_args as _postroom
@@ -33,12 +34,7 @@ class Command(BaseCommand):
             )
         self.stdout.write(f"Postroom is starting on http://{bind}/")
         self.stdout.flush()
-        gunicorn = [sys.executable, "-m", "gunicorn", "postroom.wsgi", "--bind", bind,
-                    "--workers", str(web_workers), "--access-logfile", "-",
-                    "--graceful-timeout", "5",
-                    # Nothing here uses gunicornc; its socket would be one per user,
-                    # ~/.gunicorn/gunicorn.ctl, shared by every gunicorn they run.
-                    "--no-control-socket"]  # fmt: skip
+        gunicorn = gunicorn_command(bind, web_workers)
         children = [
             # SIGTERM, not SIGKILL, if `run` dies: gunicorn's master then stops its
             # workers, which would otherwise keep the port for up to 15 s.
