@@ -157,7 +157,7 @@ def _walk(run, log: Path, dovecot, mail_user, sink, page, browser) -> None:
     bob = browser.new_context().new_page()
     bob.set_default_timeout(60_000)
     _log_in(bob, url, "bob", password)
-    bob.goto(url + "leads/")
+    _leads(bob)
     wait_for(lambda: _shows(bob, "Quote for 40 chairs"), 60, "the lead on the Leads page")
     bob.click("main >> text=Quote for 40 chairs")
     assert "Could you send us a quote for 40 chairs?" in bob.inner_text("ol.timeline")
@@ -183,8 +183,7 @@ def _walk(run, log: Path, dovecot, mail_user, sink, page, browser) -> None:
 
     # 6. Threaded: the conversation holds the question and the reply, and so does the lead.
     wait_for(lambda: _messages(bob) == 2, 60, "the reply in the conversation")
-    bob.click("header.top >> summary:has-text('CRM')")
-    bob.click(".crm-menu >> text=Leads")
+    _leads(bob)
     bob.click("main >> text=Quote for 40 chairs")
     timeline = bob.inner_text("ol.timeline")
     assert "Could you send us a quote" in timeline and ANSWER in timeline
@@ -194,6 +193,13 @@ def _menu(page, name: str) -> None:
     """A link of the header's menu, followed."""
     with page.expect_navigation():
         page.locator("header.top").get_by_role("link", name=name, exact=True).click()
+
+
+def _leads(page) -> None:
+    """CRM → Leads, from the header."""
+    page.click("header.top .crm-menu summary")
+    with page.expect_navigation():
+        page.locator(".crm-menu").get_by_role("link", name="Leads", exact=True).click()
 
 
 def _shows(page, text: str) -> bool:
