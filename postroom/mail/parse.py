@@ -1054,16 +1054,36 @@ def _telling(codec: str | None) -> bool:
     return bool(codec) and codec not in ("ascii", "utf-8") and not charsets.is_western(codec)
 
 
-def _forwarded_text(inner: Message, hint: str | None, depth: int) -> str:
-    """A forwarded email as the text a reader expects under the forwarding note."""
+# The line above each forwarded email's text appended to the body (mail.forwarded
+# finds it there to show the forwarded emails in blocks of their own).
+FORWARD_MARK = "---------- Forwarded message ----------"
+
+
+def _forwarded_head(inner: Message, hint: str | None) -> str:
+    """The mark and header lines that open a forwarded email's text."""
     headers = _raw_headers(inner)
-    lines = ["---------- Forwarded message ----------"]
+    lines = [FORWARD_MARK]
     for name in ("from", "date", "subject", "to", "cc"):
         if value := headers.get(name, "").strip():
             lines.append(f"{name.title()}: {_text(decode_words(value, hint=hint))}")
+    return "\n".join(lines)
+
+
+def forwarded_head(data: bytes) -> str:
+    """The head of the text the parser appends for the forwarded email `data` (its
+    stored bytes), for finding that copy in the forwarding email's text; "" when the
+    bytes cannot be read."""
+    try:
+        return _forwarded_head(_parse_mime(data)[0], None)
+    except ParseError:
+        return ""
+
+
+def _forwarded_text(inner: Message, hint: str | None, depth: int) -> str:
+    """A forwarded email as the text a reader expects under the forwarding note."""
     body = _content(inner, hint, depth + 1)
     text = body.text or _text_of_html(body.html)
-    return "\n".join(lines) + "\n\n" + text
+    return _forwarded_head(inner, hint) + "\n\n" + text
 
 
 # What follows "cid:" in an attribute: up to the quote, space or ">" that ends it.
