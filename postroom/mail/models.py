@@ -92,6 +92,8 @@ class Message(models.Model):
             models.Index(fields=["status"], name="mail_message_status"),
             # Whether other emails share a raw message's bytes (purge, retention).
             models.Index(fields=["raw_sha256"], name="mail_message_raw"),
+            # The dashboard's incoming mail of a period.
+            models.Index(fields=["date"], name="mail_message_date"),
         ]
 
     def __str__(self) -> str:
@@ -239,6 +241,11 @@ class Conversation(models.Model):
     # The running reply deadline (routing's SLA clock keeps it; None: no deadline runs),
     # so that the inbox shows "due soon" and "overdue" without a join.
     reply_due_at = models.DateTimeField(null=True, blank=True)
+    # Its first reply (not a forward) and how long the customer had waited for it, in
+    # seconds: kept by ConversationEvent.save(), so that the dashboard's first-reply
+    # time reads one index instead of looking for an earlier reply of every reply.
+    first_reply_at = models.DateTimeField(null=True, blank=True)
+    first_reply_seconds = models.IntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-last_message_at"]
@@ -259,6 +266,13 @@ class Conversation(models.Model):
             # Unanswered mail (longest waiting first) and the deadlines on inbox rows.
             models.Index(fields=["status", "waiting_since"], name="conv_status_waiting"),
             models.Index(fields=["reply_due_at"], name="conv_reply_due"),
+            # The dashboard's first-reply time of a period (PostgreSQL reads it alone).
+            models.Index(
+                fields=["mailbox", "first_reply_at"],
+                include=["first_reply_seconds", "responsible"],
+                condition=models.Q(first_reply_at__isnull=False),
+                name="conv_first_reply",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -308,10 +322,39 @@ class ConversationEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
-        indexes = [models.Index(fields=["conversation", "created_at"], name="conv_event_time")]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="conv_event_time"),
+            # The dashboard's replies of a period.
+            models.Index(
+                fields=["created_at"],
+                include=["actor", "conversation"],
+                condition=models.Q(kind="replied"),
+                name="conv_event_replies",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} on conversation {self.conversation_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        if self.kind == self.Kind.REPLIED:
+            keep_first_reply(self.conversation_id, self.created_at, self.detail)
+
+
+def keep_first_reply(conversation_id: int, replied_at, detail: dict | None) -> None:
+    """A reply was recorded: it is its conversation's first reply unless an earlier one
+    is (a forward is no reply). One conditional UPDATE, safe in any order of arrival."""
+    detail = detail or {}
+    if detail.get("forward"):
+        return
+    waited = detail.get("waited_seconds")
+    Conversation.objects.filter(pk=conversation_id).filter(
+        models.Q(first_reply_at__isnull=True) | models.Q(first_reply_at__gt=replied_at)
+    ).update(
+        first_reply_at=replied_at,
+        first_reply_seconds=None if waited is None else int(waited),
+    )
 
 
 class Comment(models.Model):
