@@ -37,6 +37,7 @@ def test_an_administrator_sets_internal_domains_and_precedence(live_server, page
 
     page.set_default_timeout(60_000)
     log_in(page, f"{live_server.url}/crm/", "boss")
+    page.wait_for_load_state("networkidle")  # a time-zone reload first
     page.click("summary:has-text('CRM')")
     page.click(".crm-menu >> text=Settings…")
     domains = page.locator("textarea[name=internal_domains]")
@@ -81,6 +82,7 @@ def test_a_contact_made_by_hand_joins_or_is_offered_the_company_of_its_domain(li
 
     page.set_default_timeout(60_000)
     log_in(page, f"{live_server.url}/contacts/new/", "boss")
+    page.wait_for_load_state("networkidle")  # a time-zone reload first
     page.fill("input[name=name]", "Anna Client")
     page.fill("textarea[name=emails]", "anna@customer.test")
     page.click("form.crm-form button[type=submit]")

@@ -37,6 +37,7 @@ def test_a_failed_reply_is_retried_from_the_conversation(
     conversation = Conversation.objects.get()
 
     log_in(page, f"{live_server.url}/conversations/{conversation.pk}/", "alice")
+    page.wait_for_load_state("networkidle")  # a time-zone reload first
     page.get_by_role("link", name="Reply", exact=True).click()
     page.locator("trix-editor").wait_for()
     page.keyboard.type("It is 4,000 €.")

@@ -30,6 +30,7 @@ def test_a_wrong_smtp_password_is_refused_in_the_servers_words(live_server, page
     page.set_default_timeout(60_000)
     with CapturingSMTPServer(auth_credentials={"sender@acme.test": "right"}) as server:
         log_in(page, f"{live_server.url}/mailboxes/{mailbox.pk}/settings/", "mia")
+        page.wait_for_load_state("networkidle")  # a time-zone reload first
         assert page.get_by_role("heading", name="Sending").is_visible()
         _fill(page, server, "wrong")
         page.wait_for_selector(f"text=Logging in to {server.host}:{server.port}")
