@@ -13,14 +13,26 @@ from django.utils import timezone
 
 from postroom.accounts.actions import do_notify
 
+from . import limits
 from .access import admins_of
-from .models import CrmRuleKind, Folder, Mailbox, MailboxGrant, Security
+from .models import CrmRuleKind, Folder, Mailbox, MailboxGrant, OrganisationLimits, Security
 
 logger = logging.getLogger(__name__)
 
 
 class MailboxError(Exception):
     """A mailbox cannot be saved as asked; the message says why."""
+
+
+class MailboxLimitReached(MailboxError):
+    """An administrator's limit (postroom.mailboxes.limits) stops this; the message
+    names the limit and who can change it."""
+
+
+def check_limits(kind: str, owner=None, initial_days: int | None = None) -> None:
+    """Raise MailboxLimitReached when the organisation's limits refuse this mailbox."""
+    if why := limits.new_mailbox_refusal(kind, owner, initial_days):
+        raise MailboxLimitReached(why)
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,12 @@ def do_add_mailbox(
         raise MailboxError("a personal mailbox needs an owner (--owner)")
     if not 1 <= initial_days <= MAX_INITIAL_DAYS:
         raise MailboxError(f"days back must be between 1 and {MAX_INITIAL_DAYS}")
+    # A BCC tracker (personal, no IMAP server) is not a connected mailbox: not counted.
+    if kind == Mailbox.Kind.SHARED or conn.imap_host:
+        # Locked, so two connections finishing at once cannot both take the last place.
+        limits.current()
+        OrganisationLimits.objects.select_for_update().filter(pk=1).first()
+        check_limits(kind, owner, initial_days)
     rule, smart_type = parse_crm_rule(crm_rule)
     mailbox = Mailbox(
         address=conn.address.strip().lower(),
@@ -160,6 +178,12 @@ def do_update_mailbox_settings(mailbox: Mailbox, choices: SyncSettings, *, actin
         raise MailboxError("the name is empty")
     if not 1 <= choices.initial_days <= MAX_INITIAL_DAYS:
         raise MailboxError(f"days back must be between 1 and {MAX_INITIAL_DAYS}")
+    # Only a wider window than the mailbox has is refused: lowering the limit later
+    # does not stop a mailbox's other settings from being saved.
+    if choices.initial_days > mailbox.initial_days and (
+        why := limits.initial_days_refusal(choices.initial_days)
+    ):
+        raise MailboxLimitReached(why)
     interval = choices.poll_interval
     if interval is not None and not MIN_POLL_INTERVAL <= interval <= MAX_POLL_INTERVAL:
         raise MailboxError(

@@ -376,3 +376,27 @@ class ConnectionCheck(models.Model):
         if not self.smtp_password_encrypted:
             return ""
         return secretbox.decrypt(settings.SECRET_KEY, self.smtp_password_encrypted)
+
+
+class OrganisationLimits(models.Model):
+    """The limits an administrator sets to fit the organisation's plan: one row (pk 1),
+    made on first read (postroom.mailboxes.limits). None is unlimited.
+
+    The monthly quota of outgoing mail lives here too, beside the others on one
+    settings page; outbound reads it. Its first value is POSTROOM_MONTHLY_QUOTA.
+    """
+
+    personal_per_user = models.PositiveIntegerField(null=True, blank=True)
+    shared_mailboxes = models.PositiveIntegerField(null=True, blank=True)
+    initial_days_max = models.PositiveIntegerField(null=True, blank=True)
+    monthly_outgoing = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "organisation limits"
+
+    def __str__(self) -> str:
+        return "organisation limits"

@@ -25,8 +25,15 @@ from django.utils import timezone
 from postroom.accounts import tracker as tokens
 from postroom.lib.addresses import normalize_address
 
+from . import limits
 from .access import mailboxes_for
-from .actions import MAX_INITIAL_DAYS, ConnectionSettings, MailboxError, do_add_mailbox
+from .actions import (
+    MAX_INITIAL_DAYS,
+    ConnectionSettings,
+    MailboxError,
+    MailboxLimitReached,
+    do_add_mailbox,
+)
 from .models import CrmRuleKind, Folder, Mailbox, MailboxGrant, TrackerAddress
 
 logger = logging.getLogger(__name__)
@@ -68,6 +75,13 @@ class PersonalSettings:
         if not 1 <= self.initial_days <= MAX_INITIAL_DAYS:
             raise MailboxError(f"days to scan must be between 1 and {MAX_INITIAL_DAYS}")
 
+    def check_window(self, before: int | None = None) -> None:
+        """The administrator's maximum, for a new window or a wider one than `before`."""
+        if (before is None or self.initial_days > before) and (
+            why := limits.initial_days_refusal(self.initial_days)
+        ):
+            raise MailboxLimitReached(why)
+
 
 def unknown_people_choice(mailbox: Mailbox) -> str:
     """The owner's word for the mailbox's CRM rule ("ignore" for anything else)."""
@@ -96,10 +110,15 @@ def do_add_personal_mailbox(owner, conn: ConnectionSettings, choices: PersonalSe
     New CRM items from it (when the owner chose to create them) are the owner's.
     """
     choices.check()
+    choices.check_window()
     if not conn.imap_host:
         raise MailboxError("a personal mailbox needs an IMAP server")
     mailbox = do_add_mailbox(
-        conn, kind=Mailbox.Kind.PERSONAL, owner=owner, crm_rule=choices.crm_rule()
+        conn,
+        kind=Mailbox.Kind.PERSONAL,
+        owner=owner,
+        crm_rule=choices.crm_rule(),
+        initial_days=choices.initial_days,
     )
     mailbox.initial_days = choices.initial_days
     mailbox.crm_responsible = owner
@@ -111,6 +130,7 @@ def do_add_personal_mailbox(owner, conn: ConnectionSettings, choices: PersonalSe
 def do_update_personal_settings(mailbox: Mailbox, choices: PersonalSettings) -> Mailbox:
     """The owner changes their choices; days to scan apply to folders not yet fetched."""
     choices.check()
+    choices.check_window(mailbox.initial_days)
     mailbox.crm_rule = choices.crm_rule()
     mailbox.crm_smart_type = ""
     mailbox.initial_days = choices.initial_days

@@ -23,7 +23,7 @@ from postroom.mail.workflow import newer_customer_email
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import Mailbox, MailboxGrant
 
-from . import compose, placeholders, richtext
+from . import compose, placeholders, quota, richtext
 from .jobs import deliver_outbox
 from .models import Draft, MessageTemplate, OutboundSettings, OutboxMessage, Signature
 
@@ -33,6 +33,10 @@ _HEADERS = BytesHeaderParser(policy=policy.default)
 
 class OutboundError(Exception):
     """The email cannot be sent as asked; the message says why, for the user."""
+
+
+class QuotaReached(OutboundError):
+    """The organisation's monthly quota is used up (postroom.outbound.quota)."""
 
 
 class NewerEmailError(OutboundError):
@@ -164,6 +168,8 @@ def do_send_email(
             raise NewerEmailError(newer)
     if not (mailbox.smtp_host and mailbox.smtp_port):
         raise OutboundError(f"{mailbox.address} has no SMTP server set up to send from")
+    if why := quota.refusal():
+        raise QuotaReached(why)
     recipients = list(dict.fromkeys(compose.bare([*composition.to, *composition.cc])))
     if not recipients:
         raise OutboundError("add at least one recipient")

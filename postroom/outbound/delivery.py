@@ -47,6 +47,7 @@ from postroom.mailboxes.models import Folder, Mailbox
 from postroom.sync import imap
 from postroom.sync.service import server_of
 
+from . import quota as quota_rules
 from .bounces import link_early_bounces
 from .models import MonthlyUsage, OutboundSettings, OutboxMessage
 from .placeholders import conversation_items
@@ -119,16 +120,8 @@ def backoff(attempts: int) -> timedelta:
 # ----------------------------------------------------------------- quota and rate
 
 
-def _month_start(when: datetime) -> datetime:
-    local = timezone.localtime(when)
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def _next_month(when: datetime) -> datetime:
-    start = _month_start(when)
-    following = (start + timedelta(days=32)).replace(day=1)
-    # Re-localised: the UTC offset at the start of next month may differ (DST).
-    return timezone.make_aware(following.replace(tzinfo=None))
+_month_start = quota_rules.month_start
+_next_month = quota_rules.next_month
 
 
 def _wait_for_limits(outbox: OutboxMessage, now: datetime) -> tuple[datetime, str] | None:
@@ -142,11 +135,14 @@ def _wait_for_limits(outbox: OutboxMessage, now: datetime) -> tuple[datetime, st
     if usage is None:  # the month's first email: the row is made once, then locked
         MonthlyUsage.objects.get_or_create(month=month)
         usage = MonthlyUsage.objects.select_for_update().get(month=month)
-    quota = _config("MONTHLY_QUOTA")
+    quota = quota_rules.monthly_quota()  # None: unlimited
     in_flight = OutboxMessage.objects.filter(status=Status.SENDING).count()
-    if usage.sent + in_flight >= quota:
+    if quota is not None and usage.sent + in_flight >= quota:
         until = _next_month(now)
-        return until, f"monthly quota of {quota} reached; waits until {until:%Y-%m-%d %H:%M}"
+        return until, (
+            f"monthly quota of {quota} reached; waits until {until:%Y-%m-%d %H:%M} "
+            "(your administrator can raise it in Settings, Limits)"
+        )
     rate = _config("MAILBOX_RATE_PER_MINUTE")
     if not rate:
         return None

@@ -28,6 +28,7 @@ from postroom.mailboxes import personal
 from postroom.mailboxes.actions import (
     ConnectionSettings,
     MailboxError,
+    check_limits,
     do_add_mailbox,
     do_change_password,
     imap_server_refusal,
@@ -96,6 +97,9 @@ def start_check(
         raise MailboxError(f"Not connected: {reason}.")
     if Mailbox.objects.filter(address__iexact=conn.address).exists():
         raise MailboxError(f"{conn.address} is already connected")
+    # The administrator's limits, before a login is tried (saving checks them again).
+    owner = requested_by if kind == Mailbox.Kind.PERSONAL else None
+    check_limits(kind, owner, options.get("initial_days"))
     settings = asdict(replace(conn, password="", smtp_password=""))
     del settings["password"], settings["smtp_password"]
     check = ConnectionCheck(

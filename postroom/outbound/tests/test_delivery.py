@@ -12,6 +12,7 @@ from postroom.accounts.models import Notification
 from postroom.crm.models import Activity, Lead
 from postroom.mail.models import ConversationMessage, Message, MessageCopy
 from postroom.mailboxes.actions import do_grant_mailbox
+from postroom.mailboxes.limits import Limits, do_set_limits
 from postroom.mailboxes.models import MailboxGrant
 from postroom.outbound import delivery
 from postroom.outbound.actions import Composition, do_send_email, draft_for
@@ -171,8 +172,9 @@ def test_an_unreachable_server_is_retried_then_given_up(sales, alice, settings, 
 
 
 def test_over_the_monthly_quota_an_email_waits_and_is_not_lost(sales, alice, smtp_server, settings):
-    settings.POSTROOM = {**settings.POSTROOM, "MONTHLY_QUOTA": 1}
+    # Both queued before the administrator lowered the quota: the second waits.
     first, second = _email(sales, alice, 1), _email(sales, alice, 2)
+    do_set_limits(Limits(monthly_outgoing=1), acting_user=None)
     run_jobs()
     first, second = _refresh(first), _refresh(second)
     assert first.status == Status.SENT
@@ -181,13 +183,14 @@ def test_over_the_monthly_quota_an_email_waits_and_is_not_lost(sales, alice, smt
     next_month = timezone.localtime(second.next_attempt_at)
     assert (next_month.day, next_month.hour) == (1, 0) and next_month > month
     assert second.last_error == (
-        f"monthly quota of 1 reached; waits until {next_month:%Y-%m-%d} 00:00"
+        f"monthly quota of 1 reached; waits until {next_month:%Y-%m-%d} 00:00 "
+        "(your administrator can raise it in Settings, Limits)"
     )
     assert MonthlyUsage.objects.get().sent == 1
     assert len(smtp_server.messages) == 1
 
     # Next month (or a bigger quota): the waiting job goes out by itself.
-    settings.POSTROOM = {**settings.POSTROOM, "MONTHLY_QUOTA": 2}
+    do_set_limits(Limits(monthly_outgoing=2), acting_user=None)
     DBTaskResult.objects.filter(status="READY").update(run_after=timezone.now())
     OutboxMessage.objects.filter(pk=second.pk).update(next_attempt_at=timezone.now())
     run_jobs()
