@@ -8,6 +8,7 @@ mailbox holding it; otherwise its subject and direction alone.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -44,6 +45,9 @@ class TimelineRow:
     read: object = None
 
 
+SAME_EVENT = timedelta(seconds=5)
+
+
 def _related_items(user, item: models.Model) -> list[models.Model]:
     if isinstance(item, Contact):
         related = [items_for(user, Deal).filter(contact=item)]
@@ -63,6 +67,10 @@ def _related_items(user, item: models.Model) -> list[models.Model]:
 
 def _titles(model) -> tuple[str, ...]:
     return ("smart_type",) if model is SmartItem else ()
+
+
+def _same_event(one: TimelineEntry, other: TimelineEntry) -> bool:
+    return one.text == other.text and abs(one.occurred_at - other.occurred_at) <= SAME_EVENT
 
 
 def timeline_for(user, item: models.Model) -> list[TimelineRow]:
@@ -85,9 +93,22 @@ def timeline_for(user, item: models.Model) -> list[TimelineRow]:
     own_activities = {
         e.activity_id for e in entries if e.activity_id and e.content_type_id == own_type.pk
     }
+    # One conversion once: converting a lead makes the contact and its deal (and company)
+    # in one go, each with the same "Converted from the lead" line; the item's own is
+    # kept. Same words within seconds of each other: the same event (two deals made by
+    # hand, both "Created", minutes apart, stay two).
+    created: list[TimelineEntry] = [
+        e
+        for e in entries
+        if e.kind == TimelineEntry.Kind.CREATED and e.content_type_id == own_type.pk
+    ]
     seen: set[int] = set()
     kept: list[TimelineEntry] = []
     for entry in entries:
+        if entry.kind == TimelineEntry.Kind.CREATED and entry.content_type_id != own_type.pk:
+            if any(_same_event(entry, other) for other in created):
+                continue
+            created.append(entry)
         if entry.activity_id:
             if entry.activity_id in seen or (
                 entry.content_type_id != own_type.pk and entry.activity_id in own_activities

@@ -100,7 +100,14 @@ class FilterForm(forms.Form):
     stage = forms.ChoiceField(required=False)
     pipeline = forms.ModelChoiceField(queryset=Pipeline.objects.all(), required=False)
 
-    def __init__(self, data, *, stages: list[tuple[str, str]] | None, pipelines: bool):
+    def __init__(
+        self,
+        data,
+        *,
+        stages: list[tuple[str, str]] | None,
+        pipelines: bool,
+        stage_label: str = "Stage",
+    ):
         super().__init__(data)
         self.fields["responsible"].choices = [
             ("", "Anyone"),
@@ -111,6 +118,8 @@ class FilterForm(forms.Form):
             del self.fields["stage"]
         else:
             self.fields["stage"].choices = [("", "Any"), *stages]
+            # Leads have a status, not stages: the filter says what it filters by.
+            self.fields["stage"].label = stage_label
         if not pipelines:
             del self.fields["pipeline"]
 
@@ -209,7 +218,9 @@ def _who(user) -> str:
 
 @crm_view
 def lead_list(request):
-    filters = FilterForm(request.GET, stages=list(Lead.Status.choices), pipelines=False)
+    filters = FilterForm(
+        request.GET, stages=list(Lead.Status.choices), pipelines=False, stage_label="Status"
+    )
     return _list(
         request,
         title="Leads",

@@ -21,7 +21,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
@@ -39,6 +38,7 @@ from postroom.routing.autoreply import history_of as auto_reply_history
 
 from .access import get_conversation_for_user
 from .refusals import refused
+from .times import exact as exact_time
 
 PAGE_SIZE = 50
 SNIPPET_CHARS = 120
@@ -115,7 +115,7 @@ def _rows(user, conversations: list[Conversation]) -> list[Row]:
             reply_url=reply(c.pk),
             age=timesince(since),
             waited_iso=since.isoformat(),
-            waited_exact=date_format(since, "DATETIME_FORMAT"),
+            waited_exact=exact_time(since),
         )
     links = (
         ConversationMessage.objects.filter(conversation__in=list(rows))

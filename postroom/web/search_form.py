@@ -54,10 +54,10 @@ class SearchForm(forms.Form):
         queryset=None, required=False, empty_label="Anyone", label="Responsible"
     )
     since = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label="Received from", widget=forms.DateInput(attrs={"type": "date"})
     )
     until = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"})
+        required=False, label="Received until", widget=forms.DateInput(attrs={"type": "date"})
     )
     has_attachment = forms.ChoiceField(
         required=False,

@@ -5,11 +5,13 @@ Both use the active time zone, which the user's own (accounts.timezones middlewa
 Django's naturaltime does the relative words; only the exact format is ours.
 """
 
+import re
 from datetime import date, datetime
 
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -37,10 +39,19 @@ def relative(value: datetime | date | None) -> str:
     return str(naturaltime(value))
 
 
-def when(value: datetime | None, empty: str = "—") -> SafeString:
+def _as_datetime(value) -> datetime | date | None:
+    """A datetime, a date, or one written in ISO (job results keep theirs as text)."""
+    if isinstance(value, str):
+        return parse_datetime(value)
+    return value if isinstance(value, date) else None
+
+
+def when(value: datetime | str | None, empty: str = "—") -> SafeString:
     """<time> reading relative, the exact time in its title (for lists)."""
-    if value is None:
+    if value in (None, ""):
         return format_html("{}", empty)
+    if (value := _as_datetime(value) or value) and not isinstance(value, date):
+        return format_html("{}", value)
     return format_html(
         '<time datetime="{}" title="{}">{}</time>',
         value.isoformat(),
@@ -49,13 +60,24 @@ def when(value: datetime | None, empty: str = "—") -> SafeString:
     )
 
 
-def when_exact(value: datetime | None, empty: str = "—") -> SafeString:
+def when_exact(value: datetime | str | None, empty: str = "—") -> SafeString:
     """<time> reading exact to the second, the relative words in its title."""
-    if value is None:
+    if value in (None, ""):
         return format_html("{}", empty)
+    if (value := _as_datetime(value) or value) and not isinstance(value, date):
+        return format_html("{}", value)
     return format_html(
         '<time datetime="{}" title="{}">{}</time>',
         value.isoformat(),
         relative(value),
         exact(value),
     )
+
+
+_WAITS_UNTIL = re.compile(r"[;,.]?\s*waits until [^;]*$", re.IGNORECASE)
+
+
+def without_wait(reason: str) -> str:
+    """'monthly quota of 1 reached; waits until 2027-01-01 00:00' -> 'monthly quota of 1
+    reached'."""
+    return _WAITS_UNTIL.sub("", reason).strip()

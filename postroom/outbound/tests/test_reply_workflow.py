@@ -96,4 +96,4 @@ def test_a_sent_reply_is_in_the_history_and_on_the_crm_timeline(client, sales, a
     page = client.get(reverse("web:conversation", args=[conversation.pk])).content.decode()
     assert "Replies" in page and sales.address in page and "2 h" in page
     timeline = client.get(deal.get_absolute_url()).content.decode()
-    assert "sent by Alice Smith, the customer had waited 2 h" in timeline
+    assert "Outgoing email by Alice Smith, the customer had waited 2 h" in timeline

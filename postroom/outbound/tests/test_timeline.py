@@ -40,7 +40,7 @@ def test_a_reply_lands_on_the_deal_of_its_conversation(client, sales, alice, smt
     assert activity.direction == "out" and activity.responsible == alice
     on = {(entry.content_type.model, entry.object_id) for entry in activity.entries.all()}
     assert ("deal", deal.pk) in on
-    assert "Outgoing email sent by Alice Smith" in client.get(deal.get_absolute_url()).text
+    assert "Outgoing email by Alice Smith" in client.get(deal.get_absolute_url()).text
     assert len(smtp_server.messages) == 1
 
 
