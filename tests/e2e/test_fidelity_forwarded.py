@@ -44,7 +44,7 @@ def test_a_reader_sees_forwarded_emails_inline_folds_them_and_downloads_one(
     mailbox = MailboxFactory(name="Sales", address="sales@acme.test")
     copy = store_copy(mailbox.folders.get(), 1, FetchedMessage(1, FORWARDING))
     conversation = thread_message(parse_stored(copy.message), mailbox)
-    do_grant_mailbox(mailbox, UserFactory(username="reader"))
+    do_grant_mailbox(mailbox, UserFactory(username="reader", time_zone="Europe/Berlin"))
 
     url = f"{live_server.url}/conversations/{conversation.pk}/"
     log_in(page, url, "reader")
