@@ -18,6 +18,7 @@ from postroom.crm import items as item_kinds
 from postroom.crm.access import items_for, readable_message_ids
 from postroom.crm.models import Company, Contact, Deal, SmartItem, TimelineEntry
 from postroom.lib.text import preview
+from postroom.mail.bounds import visible_text
 from postroom.mail.models import ConversationMessage
 from postroom.mail.workflow import reply_waits
 from postroom.mailboxes.access import mailboxes_for
@@ -27,6 +28,9 @@ from postroom.tracking.display import read_states
 TIMELINE_LIMIT = 200
 SNIPPET_CHARS = 400
 SNIPPET_LINES = 8  # an email's start as written: its lines, not one run-on line
+# How much of an HTML-only email is read for its snippet: past a long head or style
+# block, yet bounded, so that a timeline of 200 large emails stays cheap.
+SNIPPET_HTML_CHARS = 64_000
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class TimelineRow:
 
 
 SAME_EVENT = timedelta(seconds=5)
+CONVERTED = "Converted from the lead"
 
 
 def _related_items(user, item: models.Model) -> list[models.Model]:
@@ -70,7 +75,21 @@ def _titles(model) -> tuple[str, ...]:
 
 
 def _same_event(one: TimelineEntry, other: TimelineEntry) -> bool:
-    return one.text == other.text and abs(one.occurred_at - other.occurred_at) <= SAME_EVENT
+    """The same conversion recorded on two of its items (crm.actions.do_convert_lead)."""
+    return (
+        one.text.startswith(CONVERTED)
+        and one.text == other.text
+        and abs(one.occurred_at - other.occurred_at) <= SAME_EVENT
+    )
+
+
+def _start_of_body(message) -> str:
+    """The start of an email's text, its lines kept: the text part, else the visible
+    text of the HTML part (an HTML-only email had an empty snippet)."""
+    if message.text_body:
+        # A snippet needs the body's start, not all of a long body's words.
+        return message.text_body[: SNIPPET_CHARS * 4]
+    return visible_text(message.html_body[:SNIPPET_HTML_CHARS])
 
 
 def timeline_for(user, item: models.Model) -> list[TimelineRow]:
@@ -140,8 +159,7 @@ def timeline_for(user, item: models.Model) -> list[TimelineRow]:
                 }
         message = entry.activity.message if entry.activity else None
         if message is not None and message.pk in readable:
-            # A snippet needs the body's start, not all of a long body's words.
-            snippet = preview(message.text_body[: SNIPPET_CHARS * 4], SNIPPET_CHARS, SNIPPET_LINES)
+            snippet = preview(_start_of_body(message), SNIPPET_CHARS, SNIPPET_LINES)
             rows.append(
                 TimelineRow(
                     entry,

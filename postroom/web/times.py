@@ -74,10 +74,12 @@ def when_exact(value: datetime | str | None, empty: str = "—") -> SafeString:
     )
 
 
-_WAITS_UNTIL = re.compile(r"[;,.]?\s*waits until [^;]*$", re.IGNORECASE)
+# "; waits until 2027-01-01 00:00" or "; waits until 14:02:10", and only that: what
+# follows it (a hint on raising the quota) stays.
+_WAITS_UNTIL = re.compile(r"[;,]?\s*waits until [\d\-: ]*\d", re.IGNORECASE)
 
 
 def without_wait(reason: str) -> str:
-    """'monthly quota of 1 reached; waits until 2027-01-01 00:00' -> 'monthly quota of 1
-    reached'."""
+    """'monthly quota of 1 reached; waits until 2027-01-01 00:00 (…)' -> 'monthly quota
+    of 1 reached (…)'."""
     return _WAITS_UNTIL.sub("", reason).strip()
