@@ -11,17 +11,16 @@ from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
 
 from .errors import ApiError, RateLimited
-from .tokens import count_request, token_for
+from .tokens import use_token
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class TokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str):
-        found = token_for(token)
+        found, retry_after = use_token(token)
         if found is None:
             return None
-        retry_after = count_request(found)
         if retry_after is not None:
             raise RateLimited(retry_after)
         if request.method not in SAFE_METHODS and not found.may_write:

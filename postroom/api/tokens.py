@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils import timezone
 
@@ -81,8 +82,8 @@ def tokens_of(user):
 
 
 def token_for(raw: str) -> ApiToken | None:
-    """The live token with this value and its active user, or None."""
-    if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
+    """The live token with this value and its active user, or None (not counted)."""
+    if not _well_formed(raw):
         return None
     token = (
         ApiToken.objects.select_related("user")
@@ -94,32 +95,49 @@ def token_for(raw: str) -> ApiToken | None:
     return token
 
 
+def _well_formed(raw: str) -> bool:
+    return bool(raw) and raw.startswith(TOKEN_PREFIX) and len(raw) <= 200
+
+
 def rate_limit() -> int:
     return settings.POSTROOM["API_RATE_PER_MINUTE"]
 
 
-def count_request(token: ApiToken) -> int | None:
-    """Count one request of `token` in the current minute and mark it used; returns the
-    seconds to wait when it is over the limit, else None.
+def use_token(raw: str) -> tuple[ApiToken | None, int | None]:
+    """The live token with this value (its active user loaded), counted as one request
+    of the current minute and marked used; and the seconds to wait when it is over its
+    rate limit, else None. (None, None) for a value that is no live token.
 
-    One UPDATE ... RETURNING on the token's row (PostgreSQL, and SQLite since 3.35):
-    exact across web processes and machines (a shared database, not a per-process
-    cache), atomic without a transaction of its own, and the same write keeps
-    `last_used_at`. One statement instead of an UPDATE and a SELECT in a transaction
-    took a third off the API's own overhead per request (bench/api_bench.py)."""
-    limit = rate_limit()
+    Two statements, whatever the load: one UPDATE ... RETURNING finds, counts and marks
+    the token (PostgreSQL, and SQLite since 3.35), then its user is read. The count is
+    on the token's row, so it is exact across web processes and machines (a shared
+    database, not a per-process cache). Under a loaded machine every round trip to the
+    database waits its turn for a CPU: a SELECT, then a transaction around an UPDATE and
+    a SELECT, were five round trips per request (bench/api_bench.py)."""
+    if not _well_formed(raw):
+        return None, None
     now = time.time()
     window = int(now // 60)
+    at = timezone.now()
     table = connection.ops.quote_name(ApiToken._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} SET rate_count = CASE WHEN rate_window = %s "  # noqa: S608 - a model's table name
             "THEN rate_count + 1 ELSE 1 END, rate_window = %s, last_used_at = %s "
-            "WHERE id = %s RETURNING rate_count",
-            [window, window, timezone.now(), token.pk],
+            "WHERE key_hash = %s AND revoked_at IS NULL "
+            "AND (expires_at IS NULL OR expires_at > %s) "
+            "RETURNING id, user_id, scope, rate_count",
+            [window, window, at, hash_key(raw), at],
         )
         row = cursor.fetchone()
-    count = row[0] if row else None
-    if limit and count is not None and count > limit:
-        return max(1, int((window + 1) * 60 - now + 0.999))
-    return None
+    if row is None:
+        return None, None
+    token_id, user_id, scope, count = row
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return None, None
+    token = ApiToken(pk=token_id, user=user, scope=scope, last_used_at=at, rate_count=count)
+    limit = rate_limit()
+    if limit and count > limit:
+        return token, max(1, int((window + 1) * 60 - now + 0.999))
+    return token, None
