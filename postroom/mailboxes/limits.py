@@ -18,7 +18,7 @@ from django.db import transaction
 from .models import Mailbox, OrganisationLimits
 
 # The administrator is who changes a limit; every refusal says so in these words.
-WHO_CHANGES = "your administrator can change it in Settings, Limits"
+WHO_CHANGES = "your administrator can change it on the Limits page"
 # The most any limit may be set to (beyond it, "unlimited").
 MAX_MAILBOXES = 100_000
 MAX_QUOTA = 100_000_000

@@ -141,7 +141,7 @@ def _wait_for_limits(outbox: OutboxMessage, now: datetime) -> tuple[datetime, st
         until = _next_month(now)
         return until, (
             f"monthly quota of {quota} reached; waits until {until:%Y-%m-%d %H:%M} "
-            "(your administrator can raise it in Settings, Limits)"
+            "(your administrator can raise it on the Limits page)"
         )
     rate = _config("MAILBOX_RATE_PER_MINUTE")
     if not rate:

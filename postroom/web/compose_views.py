@@ -19,7 +19,7 @@ from postroom.mail.models import Conversation, Message
 from postroom.mail.workflow import do_stop_replying
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import Mailbox, MailboxGrant
-from postroom.outbound import compose, placeholders, richtext
+from postroom.outbound import compose, placeholders, quota, richtext
 from postroom.outbound.actions import (
     Composition,
     NewerEmailError,
@@ -295,6 +295,8 @@ def _page(
         "seen": seen or _seen(request, conversation),
         # A reply has its recipients: the cursor waits in the editor, above the quote.
         "write_first": kind in (Kind.REPLY, Kind.REPLY_ALL),
+        # Said before the email is written, not only when Send is refused.
+        "quota_refusal": quota.refusal(),
     }
     return render(request, "web/compose.html", context)
 
@@ -433,6 +435,7 @@ def outbox(request, mailbox_id: int):
             "fixable": fixable,
             "editable": editable,
             "drafts": drafts,
+            "quota_refusal": quota.refusal(),
         },
     )
 

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from postroom.accounts.models import Department
 from postroom.accounts.people import active_people
 from postroom.crm.models import SmartType
+from postroom.mailboxes import limits
 from postroom.mailboxes.actions import (
     MAX_INITIAL_DAYS,
     MAX_POLL_INTERVAL,
@@ -43,6 +44,21 @@ def crm_rule_choices() -> list[tuple[str, str]]:
     ]
     choices.append((CrmRuleKind.NONE.value, "Nothing: the mail stays out of the CRM"))
     return choices
+
+
+def show_window_limit(form: forms.Form) -> None:
+    """The administrator's maximum of the initial fetch window, said under the field.
+
+    Not a form bound: a mailbox saved with a wider window before the limit was lowered
+    keeps it, and its other settings still save; the action refuses a wider window and
+    says why (postroom.mailboxes.limits)."""
+    field = form.fields.get("initial_days")
+    limit = limits.initial_days_max()
+    if field is not None and limit is not None:
+        said = f"At most {limit} days: the limit your administrator set."
+        field.help_text = f"{field.help_text} {said}".strip()
+        if isinstance(field.initial, int) and field.initial > limit:
+            field.initial = limit  # the default offered must be one that saves
 
 
 class ImapServerForm(forms.Form):
@@ -125,6 +141,7 @@ class SharedConnectForm(ImapServerForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        show_window_limit(self)
         self.fields["crm_rule"].choices = crm_rule_choices()
         if self.data.get("ingress_only"):
             for name in self.IMAP_FIELDS:
@@ -251,6 +268,7 @@ class MailboxSettingsForm(forms.Form):
 
     def __init__(self, *args, mailbox: Mailbox, **kwargs) -> None:
         super().__init__(*args, initial=self.initial_for(mailbox), **kwargs)
+        show_window_limit(self)
         self.fields["crm_rule"].choices = crm_rule_choices()
         users = active_people()
         self.fields["crm_responsible"].queryset = users

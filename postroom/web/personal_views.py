@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from postroom import pipeline
 from postroom.crm.models import Activity
-from postroom.mailboxes import personal
+from postroom.mailboxes import limits, personal
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.actions import MailboxError
 from postroom.mailboxes.models import Mailbox, MailboxGrant
@@ -29,7 +29,7 @@ from postroom.tracking import switches as tracking_switches
 from postroom.twofactor.actions import has_second_factor
 
 from .connecting import change_password, initial_from, start
-from .forms_mailbox import ImapServerForm
+from .forms_mailbox import ImapServerForm, show_window_limit
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ class PersonalSettingsForm(forms.Form):
         initial="ignore",
         help_text="Mail with known contacts always goes to their CRM items.",
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        show_window_limit(self)
 
     def choices(self) -> personal.PersonalSettings:
         return personal.PersonalSettings(
@@ -114,7 +118,9 @@ def connect_mailbox(request):
             return start(request, conn, kind=Mailbox.Kind.PERSONAL, options=options)
         except MailboxError as exc:
             form.add_error(None, str(exc))
-    return render(request, "personal/connect.html", {"form": form})
+    # The limit said before the form is filled in, not after (the save refuses too).
+    limit_reached = limits.personal_refusal(request.user)
+    return render(request, "personal/connect.html", {"form": form, "limit_reached": limit_reached})
 
 
 @login_required
@@ -128,9 +134,13 @@ def my_mailbox(request, mailbox_id: int):
         },
     )
     if request.method == "POST" and form.is_valid():
-        personal.do_update_personal_settings(mailbox, form.choices())
-        messages.success(request, "Saved.")
-        return redirect("web:my_mailbox", mailbox.pk)
+        try:
+            personal.do_update_personal_settings(mailbox, form.choices())
+        except MailboxError as exc:  # a limit the administrator set, say
+            form.add_error(None, f"Not saved: {exc}")
+        else:
+            messages.success(request, "Saved.")
+            return redirect("web:my_mailbox", mailbox.pk)
     folders = mailbox.folders.order_by("name")
     context = {"mailbox": mailbox, "form": form, "folders": folders}
     return render(request, "personal/mailbox_settings.html", context)

@@ -14,6 +14,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from postroom.crm.actions import CrmError, do_configure_mailbox_crm
+from postroom.mailboxes import limits
 from postroom.mailboxes.actions import (
     MailboxError,
     do_add_mailbox,
@@ -53,7 +54,9 @@ def connect_shared_mailbox(request):
         else:
             messages.info(request, "Now choose who may use it.")
             return redirect("web:mailbox_access", mailbox.pk)
-    return render(request, "web/mailbox_connect.html", {"form": form})
+    # The limit said before the form is filled in, not after (the save refuses too).
+    context = {"form": form, "limit_reached": limits.shared_refusal()}
+    return render(request, "web/mailbox_connect.html", context)
 
 
 @sensitive_post_parameters("smtp_password")

@@ -13,6 +13,7 @@ from . import (
     crm_views,
     dashboard_views,
     inbox_views,
+    limits_views,
     login_views,
     notification_views,
     people_views,
@@ -386,6 +387,7 @@ urlpatterns = [
         name="retention_run_detail",
     ),
     path("storage/", retention_views.storage_report, name="storage"),
+    path("limits/", limits_views.limits_page, name="limits"),
     path(
         "mailboxes/<int:mailbox_id>/stop-sync/",
         retention_views.stop_sync,

@@ -51,7 +51,7 @@ def test_it_refuses_a_personal_mailbox_over_the_per_person_limit():
         do_add_mailbox(_conn("ada2@acme.test"), kind=Mailbox.Kind.PERSONAL, owner=ada)
     assert str(refused.value) == (
         "You have 1 personal mailbox connected, the most allowed per person (1); "
-        "your administrator can change it in Settings, Limits."
+        "your administrator can change it on the Limits page."
     )
     # Another person has their own allowance; a BCC tracker (no IMAP) is not counted.
     do_add_mailbox(_conn("bob@acme.test"), kind=Mailbox.Kind.PERSONAL, owner=bob)
@@ -151,7 +151,7 @@ def test_the_monthly_quota_refuses_a_new_email_once_sent_and_waiting_reach_it(se
         _send(user, mailbox, 3)
     text = str(refused.value)
     assert "monthly quota of 3 emails is used up (1 sent this month and 2 waiting to go)" in text
-    assert "Your administrator can change it in Settings, Limits." in text
+    assert "Your administrator can change it on the Limits page." in text
     assert OutboxMessage.objects.count() == 2
     do_set_limits(Limits(monthly_outgoing=None), acting_user=user)  # unlimited
     _send(user, mailbox, 3)

@@ -184,7 +184,7 @@ def test_over_the_monthly_quota_an_email_waits_and_is_not_lost(sales, alice, smt
     assert (next_month.day, next_month.hour) == (1, 0) and next_month > month
     assert second.last_error == (
         f"monthly quota of 1 reached; waits until {next_month:%Y-%m-%d} 00:00 "
-        "(your administrator can raise it in Settings, Limits)"
+        "(your administrator can raise it on the Limits page)"
     )
     assert MonthlyUsage.objects.get().sent == 1
     assert len(smtp_server.messages) == 1
