@@ -7,6 +7,7 @@ from datetime import UTC, timedelta
 
 from django.utils import timezone
 
+from postroom.accounts.actions import do_notify
 from postroom.crm.actions import do_convert_lead
 from postroom.crm.capture import capture_message
 from postroom.crm.models import Lead
@@ -67,4 +68,6 @@ def a_morning_of_mail() -> Day:
         first = first or conversation
     lead = Lead.objects.get(email="carla@example.test")
     contact, _, _ = do_convert_lead(lead, alice)
+    do_notify([alice], "Bob Seller assigned you “Quote for 40 chairs”", kind="assigned")
+    do_notify([alice], "A reply deadline is near on “Invoice 2026-114”", kind="deadline_soon")
     return Day(alice=alice, sales=sales, conversation=first, converted=lead, contact=contact)
