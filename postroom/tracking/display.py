@@ -29,11 +29,15 @@ NOT_TRACKED = ReadState(tracked=False)
 
 def read_states(message_ids) -> dict[int, ReadState]:
     """The ReadState of each sent Message (by id) that was tracked, in two queries."""
-    tracked = dict(
-        TrackedEmail.objects.filter(outbox__stored_message_id__in=list(message_ids)).values_list(
-            "outbox_id", "outbox__stored_message_id"
-        )
-    )
+    # outbox id -> (stored message id, first real open as TrackedEmail keeps it). The
+    # email's own mark outlives its events: once they are pruned (retention.py) the
+    # email still reads "Read" with its first open's time, without counts.
+    tracked = {
+        outbox_id: (message_id, first_read_at)
+        for outbox_id, message_id, first_read_at in TrackedEmail.objects.filter(
+            outbox__stored_message_id__in=list(message_ids)
+        ).values_list("outbox_id", "outbox__stored_message_id", "first_read_at")
+    }
     if not tracked:
         return {}
     real, prefetch = Q(is_prefetch=False), Q(is_prefetch=True)
@@ -47,11 +51,15 @@ def read_states(message_ids) -> dict[int, ReadState]:
             prefetches=Count("pk", filter=prefetch & Q(kind=Kind.OPEN)),
         )
     )
-    states = {message_id: ReadState(tracked=True) for message_id in tracked.values()}
+    states = {
+        message_id: ReadState(tracked=True, first_read_at=first_read_at)
+        for message_id, first_read_at in tracked.values()
+    }
     for row in rows:
-        states[tracked[row["email_id"]]] = ReadState(
+        message_id, first_read_at = tracked[row["email_id"]]
+        states[message_id] = ReadState(
             tracked=True,
-            first_read_at=row["first"],
+            first_read_at=row["first"] or first_read_at,
             opens=row["opens"],
             clicks=row["clicks"],
             prefetches=row["prefetches"],
