@@ -310,6 +310,13 @@ def body_text(message: Message) -> str:
     return message.text_body or html_text(message.html_body)
 
 
+def snippet_text(message: Message) -> str:
+    """The body as a reader sees it, for a snippet: the text part, else the HTML part's
+    visible text with a line break where a block or a <br> ends. Indexing reads only
+    words and keeps the faster body_text, which runs an HTML-only email's lines together."""
+    return message.text_body or visible_text(message.html_body[:STORED_BODY_CHARS])
+
+
 def _indexed(text: str) -> str:
     return " ".join(words(text))
 
@@ -921,7 +928,7 @@ def _hits(rows: Sequence[tuple], query: Query, mailbox_ids: Sequence[int]) -> li
                 message=message,
                 score=score,
                 subject=highlight(message.subject, query),
-                snippet=snippet(body_text(message), query),
+                snippet=snippet(snippet_text(message), query),
                 mailboxes=sorted(held.get(message_id, []), key=lambda m: m.name),
                 conversation_id=threads.get(message_id),
             )
