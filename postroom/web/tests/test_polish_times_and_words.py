@@ -126,3 +126,31 @@ def test_when_reads_relative_and_keeps_the_exact_time(settings):
         assert str(times.when("not a time")) == "not a time"
         exact = str(times.when_exact(SENT))
         assert ">2026-07-03 11:15:42 CEST</time>" in exact
+
+
+def test_an_email_over_the_quota_says_waits_until_once(sales, bob):
+    from postroom.outbound.actions import Composition, do_send_email
+    from postroom.outbound.models import OutboxMessage
+
+    message, conversation = _arrive(sales)
+    sales.smtp_host, sales.smtp_port, sales.smtp_security = "127.0.0.1", 2525, "none"
+    sales.save()  # never reached: the email is held before any attempt
+    outbox = do_send_email(
+        sales,
+        Composition(to=["carla@example.test"], subject="Re: Invoice 114", body="Paid."),
+        acting_user=bob,
+        kind=OutboxMessage.Kind.REPLY,
+        parent=message,
+        conversation=conversation,
+    )
+    until = datetime(2027, 1, 1, tzinfo=UTC)
+    OutboxMessage.objects.filter(pk=outbox.pk).update(
+        status=OutboxMessage.Status.QUEUED, not_before=None, next_attempt_at=until,
+        last_error="monthly quota of 1 reached; waits until 2027-01-01 00:00 "
+        "(your administrator can raise it on the Limits page)",
+    )  # fmt: skip
+    page = logged_in(bob).get(reverse("web:conversation", args=[conversation.pk])).text
+    item = page[page.index(f'id="outbox-{outbox.pk}"') :].split("</div>")[0]
+    assert item.lower().count("waits until") == 1
+    assert "2027-01-01 01:00:00 CET" in item  # Bob's zone, not the server's
+    assert "monthly quota of 1 reached (your administrator can raise it" in item
