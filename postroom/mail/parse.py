@@ -248,6 +248,18 @@ _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?]*)\?=")
 _QP_BYTE = re.compile(rb"=([0-9A-Fa-f]{2})")
 
 
+def _has_surrogate(value: str) -> bool:
+    """Whether `value` holds surrogates (raw 8-bit bytes the parser kept): checked in C,
+    ASCII first, then by encoding (a regex scan of a 10 KB body cost 0.2 ms)."""
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _raw_headers(msg: Message) -> dict[str, str]:
     """Lower-cased name -> the first raw value, unfolded; cheap (no header parsing)."""
     headers: dict[str, str] = {}
@@ -261,7 +273,7 @@ def _raw_headers(msg: Message) -> dict[str, str]:
 
 def _eight_bit(value: str, hint: str | None) -> str:
     """Raw 8-bit header bytes (kept by the parser as surrogates) read as text."""
-    if not _SURROGATE.search(value):
+    if not _has_surrogate(value):
         return value
     return charsets.decode(value.encode("utf-8", "surrogateescape"), hint=hint)
 
@@ -321,14 +333,14 @@ def _text(value: str, limit: int | None = None) -> str:
     """Text safe to store in any database: no NUL (PostgreSQL refuses it), no surrogates."""
     if "\x00" in value:
         value = value.replace("\x00", "")
-    if _SURROGATE.search(value):
+    if _has_surrogate(value):
         value = value.encode("utf-8", "replace").decode("utf-8")
     return value[:limit] if limit else value
 
 
 def _utf8(value: str) -> str:
     """Header text whose raw 8-bit bytes (surrogates) are an identifier: see id_text."""
-    if not _SURROGATE.search(value):
+    if not _has_surrogate(value):
         return value
     return id_text(value.encode("utf-8", "surrogateescape"))
 
@@ -984,6 +996,9 @@ _UU_BLOCK = re.compile(r"^begin [0-7]{3,4} ([^\n]+)\n(.*?)^end[ \t]*$\n?", re.M 
 _UU_HEADLESS = re.compile(
     r"^(?:M[ -`]{60}\n){3,}(?:[!-L][ -`]*\n)?(?:[` ]\n)?(?:end[ \t]*(?:\n|\Z))?", re.M
 )
+# One full uuencode line: searched first, by its literal start (the multi-line pattern
+# above, anchored with re.M, tries every position of every text that has an "M").
+_UU_FULL_LINE = re.compile(r"\nM[ -`]{60}\r?\n")
 _UU_ENCODINGS = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
 # The first bytes of the files a headless uuencode most often carries: its name is lost.
 _MAGIC = (
@@ -1043,7 +1058,7 @@ def _uudecoded(text: str, attachments: list[ParsedAttachment]) -> str:
         return ""
 
     decoded, found = _UU_BLOCK.subn(extract, text) if "begin " in text else (text, 0)
-    if "\nM" in f"\n{decoded}":
+    if _UU_FULL_LINE.search(f"\n{decoded}"):
         decoded, more = _UU_HEADLESS.subn(headless, decoded)
         found += more
     return decoded.rstrip() + "\n" if found else text
@@ -1144,15 +1159,38 @@ def _repair_headers(raw: bytes) -> bytes:
 
 def _parse_mime(raw: bytes) -> tuple[Message, dict[str, str]]:
     try:
-        msg = _PARSER.parsebytes(raw)
+        msg = _single_part(raw) or _PARSER.parsebytes(raw)
     except Exception as exc:  # noqa: BLE001 - the parser's failures are not typed
         raise ParseError(f"the MIME parser failed: {exc}") from exc
     return msg, _raw_headers(msg)
 
 
+def _single_part(raw: bytes) -> Message | None:
+    """A one-part email (not multipart/*, not message/*) as the stdlib parser makes it,
+    at a third of its cost; None for anything else.
+
+    The feed parser reads a body line by line only to join the lines again: for a single
+    part, its payload is exactly the bytes after the blank line, decoded as it decodes
+    them (ASCII with surrogateescape). So only the header block is parsed, and taken
+    only when the parser read it all as headers without a defect: where the parser
+    would end the headers elsewhere (a stray line, a bare CR), the full parse runs.
+    """
+    _end, body = _header_end(raw)
+    if body >= len(raw) or body > 64 * 1024:
+        return None
+    msg = _PARSER.parsebytes(raw[:body])
+    if msg.defects or msg.get_payload() or msg.get_content_maintype() in ("multipart", "message"):
+        return None
+    msg.set_payload(raw[body:].decode("ascii", "surrogateescape"))
+    return msg
+
+
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse raw bytes into the fields Postroom shows and matches on."""
-    parts = len(_PART_HEADER.findall(raw))
+    # The regex (case-blind, per line) only when a plain count says it might matter.
+    parts = raw.lower().count(b"content-type")
+    if parts > MAX_MIME_PARTS:
+        parts = len(_PART_HEADER.findall(raw))
     if parts > MAX_MIME_PARTS:
         # The stdlib parser costs about 0.3 ms a part: counted before it starts.
         raise ParseError(f"{parts:,} MIME parts, more than the {MAX_MIME_PARTS:,} Postroom reads")
