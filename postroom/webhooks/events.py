@@ -152,6 +152,26 @@ def _status_changed(conversations, *, previous=None, actor=None, reason="", **_)
     ]
 
 
+def _commented(comments, **_) -> list:
+    """Teamwork: an internal comment (never sent to the customer) and who it mentions."""
+    return [
+        (
+            f"{comment.pk}",
+            {
+                "conversation": _conversation(comment.conversation),
+                "comment": {
+                    "id": comment.pk,
+                    "body": comment.body,
+                    "created_at": _when(comment.created_at),
+                    "mentions": [_user(u) for u in comment.mentions.all()],
+                },
+                "by": _user(comment.author),
+            },
+        )
+        for comment in comments
+    ]
+
+
 def _lead(lead) -> dict:
     return {
         "id": lead.pk,
@@ -299,6 +319,11 @@ EVENTS: dict[str, Event] = {
             "conversation.status_changed",
             "A conversation was opened, set pending or closed",
             _status_changed,
+        ),
+        Event(
+            "conversation.commented",
+            "A colleague commented on a conversation (internal, with its mentions)",
+            _commented,
         ),
         Event("lead.created", "A lead was created (from an email or by hand)", _lead_created),
         Event("deal.stage_changed", "A deal moved to another stage", _deal_stage_changed),

@@ -11,7 +11,8 @@ from postroom import webhooks
 from postroom.crm import editing
 from postroom.crm.capture import capture_message
 from postroom.crm.models import Lead
-from postroom.mail.workflow import do_assign, do_set_status
+from postroom.mail.workflow import do_assign, do_comment, do_set_status
+from postroom.mailboxes.actions import do_grant_mailbox
 from postroom.outbound import delivery as outbound_delivery
 from postroom.outbound.actions import Composition, do_send_email
 from postroom.outbound.bounces import link_bounce
@@ -133,6 +134,20 @@ def test_assignment_and_status_changes_say_who_and_what_before(subscribed, admin
     [changed] = _sent("conversation.status_changed")
     assert (changed["data"]["status"], changed["data"]["previous_status"]) == ("pending", "open")
     assert changed["data"]["conversation"]["id"] == conversation.pk
+
+
+def test_a_comment_is_conversation_commented_with_its_mentions(subscribed, admin):
+    conversation = ConversationFactory()
+    bea = UserFactory(username="bea", first_name="Bea")
+    do_grant_mailbox(conversation.mailbox, bea)
+    comment = do_comment(conversation, "@bea can you call them?", author=admin)
+
+    [commented] = _sent("conversation.commented")
+    assert commented["data"]["conversation"]["id"] == conversation.pk
+    assert commented["data"]["comment"]["id"] == comment.pk
+    assert commented["data"]["comment"]["body"] == "@bea can you call them?"
+    assert [u["username"] for u in commented["data"]["comment"]["mentions"]] == ["bea"]
+    assert commented["data"]["by"]["username"] == admin.username
 
 
 def test_a_deal_moved_to_another_stage_is_deal_stage_changed(subscribed, admin):
