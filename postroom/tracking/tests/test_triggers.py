@@ -114,7 +114,7 @@ def test_a_person_undoes_the_move_from_the_timeline(
     newest = timeline_of(deal).filter(kind="stage").first()
     assert (newest.text, newest.author) == (f"{second.name} → {first.name}", alice)
     page = logged_in(alice).get(f"/deals/{deal.pk}/").content.decode()
-    assert "Undone by alice" in page
+    assert "Undone by Alice" in page
     # Twice is refused with a reason, not a crash.
     again = logged_in(alice).post(f"/tracking/triggers/{firing.pk}/undo/", follow=True)
     assert "undone already" in again.content.decode()
