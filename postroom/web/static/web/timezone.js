@@ -1,6 +1,7 @@
 // The user's time zone (postroom.accounts.timezones). Until one is saved, the browser's
 // zone is sent once (saved only while none is set) and the page reloaded to show times
-// in it; on the profile, the picker offers the browser's zone when none is saved.
+// in it if they were shown at another UTC offset; on the profile, the picker offers
+// the browser's zone when none is saved.
 (function () {
   "use strict";
   let zone = "";
@@ -26,7 +27,11 @@
   fetch(guess.action, { method: "POST", body: body, credentials: "same-origin" })
     .then((response) => (response.ok ? response.json() : null))
     .then(function (answer) {
-      if (answer && answer.changed && !document.querySelector("form [data-dirty]")) {
+      // Reload only when this page's times are at another offset, and never under
+      // someone who has started typing.
+      const typing = document.activeElement && document.activeElement.matches("input, textarea, select, [contenteditable]");
+      const shownOffset = Number(guess.dataset.offset) / 60; // minutes east of UTC
+      if (answer && answer.changed && shownOffset !== -new Date().getTimezoneOffset() && !typing) {
         window.location.reload();
       }
     })
