@@ -5,7 +5,9 @@ mbsync (Debian's isync, installed here with apt-get when missing) is what a mail
 client's bare copy costs: IMAP fetch and a file per message, nothing read. Postroom's
 figure is one `postroom sync ADDRESS --once` (it fetches, stores, then runs the jobs it
 queued: record, parse, thread, index, CRM capture) as a subprocess, checked afterwards:
-every email parsed, in a conversation, in the search index and on a CRM timeline.
+every email parsed, in a conversation, in the search index and on a CRM timeline. The
+subprocess (bench.import_profile) times each step where the pipeline calls it, and the
+table shows what each costs per email.
 
 Each tool copies its own INBOX holding the same messages, so neither reads the other's
 warmed cache alone; both are timed in the same run, under the same load (printed).
@@ -14,6 +16,7 @@ Goal: the whole import within 2x mbsync's copy time.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -101,8 +104,10 @@ def run(harness: Harness, table: Table) -> None:
     table.add("  rate", n / mbsync_seconds, "msg/s")
 
     say("import: postroom sync --once (fetch, store, record, parse, thread, index, capture)")
-    sync = harness.check(["sync", mailbox, "--once"])
+    profile = harness.dir / "import-profile.json"
+    sync = harness.check([mailbox, str(profile)], module="bench.import_profile")
     load_after = os.getloadavg()[0]
+    steps = json.loads(profile.read_text())
     db = harness.db()
     try:
         parsed = db.scalar("SELECT count(*) FROM mail_message WHERE status = 'parsed'")
@@ -130,6 +135,7 @@ def run(harness: Harness, table: Table) -> None:
         met=sync.seconds <= GOAL_RATIO * mbsync_seconds,
     )
     table.add("  rate", n / sync.seconds, "msg/s")
+    _breakdown(table, steps, n)
     table.add("  CPU time of the import (user + system)", sync.cpu_seconds, "s")
     table.add("  peak RSS of the import", sync.max_rss_mb, "MB")
     table.note(
@@ -141,3 +147,18 @@ def run(harness: Harness, table: Table) -> None:
         f"load average (1 min) {load_before:.2f} before mbsync, {load_after:.2f} after "
         f"the import, on {os.cpu_count()} CPUs"
     )
+
+
+def _breakdown(table: Table, profile: dict, n: int) -> None:
+    """What each step of the import costs per email (bench.import_profile's timers):
+    the sync's fetch and store, then each job step; "ingest > ..." are parts of ingest."""
+    total, steps = profile["total"], dict(profile["steps"])
+    jobs = steps.pop("jobs")["seconds"]
+    table.add("  per email: sync (IMAP fetch and store)", 1000 * (total - jobs) / n, "ms")
+    outer = 0.0
+    for step, spent in steps.items():
+        if spent["calls"]:
+            table.add(f"  per email: {step}", 1000 * spent["seconds"] / n, "ms")
+        if not step.startswith("ingest > "):
+            outer += spent["seconds"]
+    table.add("  per email: the rest (job runner, commits)", 1000 * (jobs - outer) / n, "ms")
