@@ -8,6 +8,7 @@ from .models import Department, Role, RolePermission, User
 # Postroom's own pages (People & roles), which check what is saved.
 _user_fieldsets = list(UserAdmin.fieldsets)
 _user_fieldsets.append(("CRM", {"fields": ("roles",)}))
+_user_fieldsets.append(("Display", {"fields": ("time_zone",)}))
 
 
 class PostroomUserAdmin(UserAdmin):
