@@ -70,6 +70,8 @@ class Options:
     database_url: str
     regenerate: bool
     skip_sweep: bool
+    skip_reads: bool
+    sweep_seconds: float
     runs: int
     role: str  # "" (the benchmark), "sweep" or "probe" (its child processes)
     seconds: float
@@ -85,6 +87,10 @@ def parse_args(argv: list[str] | None) -> Options:
         "--regenerate", action="store_true", help="drop and generate the data again"
     )
     parser.add_argument("--skip-sweep", action="store_true", help="the read figures only")
+    parser.add_argument("--skip-reads", action="store_true", help="the sweep only")
+    parser.add_argument(
+        "--sweep-seconds", type=float, default=3600, help="stop the sweep after this long"
+    )
     parser.add_argument("--runs", type=int, default=100, help="requests per measured kind")
     parser.add_argument(
         "--role", default="", choices=["", "sweep", "probe"], help=argparse.SUPPRESS
@@ -98,6 +104,8 @@ def parse_args(argv: list[str] | None) -> Options:
         database_url=args.database_url,
         regenerate=args.regenerate,
         skip_sweep=args.skip_sweep,
+        skip_reads=args.skip_reads,
+        sweep_seconds=args.sweep_seconds,
         runs=args.runs,
         role=args.role,
         seconds=args.seconds,
@@ -678,6 +686,25 @@ def sweep() -> dict:
     }
 
 
+def _progress(url: str, seconds: float) -> dict:
+    """A stopped sweep's figures, from its run's counters (moved in each batch's commit)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT planned_copies, planned_bytes, copies_removed, messages_removed, "
+            "raw_bytes_freed + blob_bytes_freed, extract(epoch FROM now() - started_at) "
+            "FROM retention_retentionrun ORDER BY id DESC"
+        ).fetchone()
+    planned, planned_bytes, copies, messages, freed, removing = row
+    seconds = float(removing or seconds)  # since the removal started, the dry run apart
+    return {
+        "planned": planned, "planned_bytes": planned_bytes, "dry_run_s": float("nan"),
+        "copies": copies, "messages": messages, "bytes": freed, "seconds": seconds,
+        "stopped": True,
+    }  # fmt: skip
+
+
 def _child(role: str, url: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "bench.million", "--role", role, "--database-url", url, *extra]
 
@@ -714,11 +741,18 @@ def measure_sweep(options: Options, facts: dict) -> tuple[list[float], list[floa
             _child("probe", copy_url, "--stop-file", str(stop)),
             env=env, cwd=REPO, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
-        result_text, _ = sweeper.communicate(timeout=3600)
+        started = time.perf_counter()
+        try:
+            result_text, _ = sweeper.communicate(timeout=options.sweep_seconds)
+        except subprocess.TimeoutExpired:
+            # Stopped like a killed run (it is resumable): the rate is what it did so far.
+            sweeper.kill()
+            sweeper.communicate()
+            result_text = json.dumps(_progress(copy_url, time.perf_counter() - started))
         load_busy = os.getloadavg()[0]
         stop.touch()
         busy_text, _ = prober.communicate(timeout=600)
-        if sweeper.returncode:
+        if sweeper.returncode and sweeper.returncode != -9:
             raise RuntimeError(f"the sweep broke (exit {sweeper.returncode})")
         loads = f"{load_idle:.2f} idle, {load_busy:.2f} at the sweep's end"
         return idle_ms, json.loads(busy_text), json.loads(result_text), loads
@@ -768,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
     world = load_world(facts)
     say("measuring the pages")
     load_before = os.getloadavg()[0]
-    results = measure_reads(world, options.runs)
+    results = [] if options.skip_reads else measure_reads(world, options.runs)
     load_after = os.getloadavg()[0]
     total, messages, tables = sizes()
 
@@ -806,7 +840,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{swept['planned_bytes'] / 2**20:,.0f} MiB, dry run {swept['dry_run_s']:.1f} s")  # fmt: skip
         print(f"{'retention sweep (removed)':44} {swept['copies']:,} copies, {swept['messages']:,} "
               f"emails, {swept['bytes'] / 2**20:,.0f} MiB in {swept['seconds']:.0f} s: "
-              f"{swept['copies'] / max(swept['seconds'], 1e-9):,.0f} messages/s")  # fmt: skip
+              f"{swept['copies'] / max(swept['seconds'], 1e-9):,.0f} messages/s"
+              f"{' (stopped by --sweep-seconds before the end)' if swept.get('stopped') else ''}")  # fmt: skip
         print(_row("web p99, idle copy", idle, None)[0])
         print(_row("web p99, during the sweep", busy, None)[0])
         print(f"{'web p99 during / idle (goal < 2x)':44} {busy_p99 / idle_p99:.2f}x  "
