@@ -637,7 +637,83 @@ def replying_now(conversation: Conversation, *, besides: User | None = None) -> 
 # ------------------------------------------------------------------- from the UI
 
 # What the inbox's bulk form and the conversation page may ask for.
-ACTIONS = ("assign", "take", "unassign", "open", "pending", "closed", "snooze", "wake")
+# ------------------------------------------------------------------- moving
+
+
+def do_move_conversation(conversation: Conversation, to_mailbox, acting_user: User) -> bool:
+    """List the conversation under another mailbox (mail sent to sales@ that support
+    must answer); returns whether it moved. WorkflowError says why it cannot.
+
+    The person needs the reply right on both mailboxes: taking work out of one and
+    handing it to the people of the other. What moves and what stays:
+    - The conversation row's mailbox: from now on it is listed, counted, assigned and
+      answered (replies go out from) under the new mailbox, and its readers read its
+      emails (postroom/web/access.py lets a conversation's mailbox open its messages).
+    - The emails' copies stay where they are, on the original mailbox's server: they
+      are that account's mail, Postroom cannot move mail between two servers, and the
+      other mailbox's sync would never see them there anyway.
+    - The links of its emails (ConversationMessage.mailbox, the mailbox whose copy
+      threaded it) stay too: a customer's next email to the old address still threads
+      into this conversation by its References and comes up under the new mailbox.
+    - The CRM binding stays: the lead, contact or deal an email made is the customer's,
+      not the mailbox's.
+    - The responsible person stays if they may read the new mailbox; otherwise nobody
+      is (they could no longer open it), recorded as its own step with the reason.
+    Recorded as a "moved" step of the history: who, when, from and to which address.
+    """
+    from postroom.mailboxes.access import mailboxes_for
+    from postroom.mailboxes.models import MailboxGrant, TrackerAddress
+
+    if to_mailbox is None:
+        raise WorkflowError("choose the mailbox to move it to")
+    if to_mailbox.pk == conversation.mailbox_id:
+        return False
+    if TrackerAddress.objects.filter(mailbox=to_mailbox).exists():
+        raise WorkflowError(f"{to_mailbox.address} is a BCC tracker, not an inbox")
+    replying = mailboxes_for(acting_user, MailboxGrant.Level.REPLY)
+    for mailbox in (conversation.mailbox, to_mailbox):
+        if not replying.filter(pk=mailbox.pk).exists():
+            raise WorkflowError(f"moving needs the reply right on {mailbox.address}")
+    with transaction.atomic():
+        current = (
+            Conversation.objects.select_for_update()
+            .filter(pk=conversation.pk)
+            .values_list("mailbox_id", flat=True)
+            .first()
+        )
+        if current == to_mailbox.pk:
+            return False
+        source = conversation.mailbox
+        Conversation.objects.filter(pk=conversation.pk).update(mailbox=to_mailbox)
+        conversation.mailbox = to_mailbox
+        _record(
+            conversation,
+            Kind.MOVED,
+            actor=acting_user,
+            **{"from": source.address, "to": to_mailbox.address},
+            from_mailbox=source.pk,
+            to_mailbox=to_mailbox.pk,
+        )
+        responsible = conversation.responsible
+        readers = people_for(to_mailbox)
+        if responsible is not None and not readers.filter(pk=responsible.pk).exists():
+            do_assign(
+                conversation,
+                None,
+                acting_user=acting_user,
+                reason=f"{responsible} may not read {to_mailbox.address}",
+            )
+    logger.info(
+        "conversation %s: moved from mailbox %s to %s by %s",
+        conversation.pk,
+        source.pk,
+        to_mailbox.pk,
+        acting_user.pk,
+    )
+    return True
+
+
+ACTIONS = ("assign", "take", "unassign", "open", "pending", "closed", "snooze", "wake", "move")
 
 
 def check_responsible(responsible: User, mailbox) -> None:
@@ -653,9 +729,12 @@ def do_apply(
     acting_user: User,
     responsible: User | None = None,
     until: datetime | None = None,
+    to_mailbox=None,
 ) -> bool:
     """One of ACTIONS on a conversation, as a person asked for it in the UI or the API;
     returns whether anything changed. WorkflowError says why it cannot be done."""
+    if action == "move":
+        return do_move_conversation(conversation, to_mailbox, acting_user)
     if action == "assign":
         if responsible is None:
             raise WorkflowError("choose whom to assign it to")

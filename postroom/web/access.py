@@ -5,10 +5,11 @@ nothing confirms it exists; one who reads it but lacks a higher right gets 403.
 """
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from postroom.mail.models import Conversation, Message, MessageCopy
+from postroom.mail.models import Conversation, ConversationMessage, Message, MessageCopy
 from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import Mailbox, MailboxGrant
 
@@ -30,8 +31,15 @@ def get_conversation_for_user(user, conversation_id: int, level: int | None = No
 
 
 def get_message_for_user(user, message_id: int) -> Message:
-    """The message if a mailbox the user may read holds a copy of it; else 404."""
+    """The message if a mailbox the user may read holds a copy of it, or lists a
+    conversation it is in (one moved there: mail.workflow.do_move_conversation; its
+    copies stay on the first mailbox's server); else 404."""
     message = get_object_or_404(Message, pk=message_id)
-    if not MessageCopy.objects.filter(message=message, mailbox__in=mailboxes_for(user)).exists():
+    readable = mailboxes_for(user)
+    if not MessageCopy.objects.filter(message=message, mailbox__in=readable).exists() and not (
+        ConversationMessage.objects.filter(message=message, conversation__mailbox__in=readable)
+        .exclude(conversation__mailbox=F("mailbox"))
+        .exists()
+    ):
         raise Http404
     return message

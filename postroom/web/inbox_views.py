@@ -210,6 +210,7 @@ def inbox(request):
         "query": query.urlencode(),
         "filtered": not filters.is_empty() or crm in CRM_KINDS,
         "snooze_choices": [(k, label) for k, (label, _) in SNOOZE_CHOICES.items()],
+        "move_targets": list(_move_targets(request.user)),
         "here": request.get_full_path(),
     }
     return render(request, "web/inbox/inbox.html", context)
@@ -234,6 +235,24 @@ def _until(request) -> datetime | None:
     return when
 
 
+def _move_targets(user):
+    """Mailboxes the user may move a conversation into: those they may reply from
+    (BCC trackers are no inboxes)."""
+    return (
+        mailboxes_for(user, MailboxGrant.Level.REPLY)
+        .filter(tracker__isnull=True)
+        .only("name", "address")
+        .order_by("name")
+    )
+
+
+def _chosen_mailbox(request):
+    value = request.POST.get("to_mailbox", "")
+    if not value.isdigit():
+        return None
+    return _move_targets(request.user).filter(pk=int(value)).first()
+
+
 def _chosen_person(request):
     value = request.POST.get("responsible", "")
     if not value.isdigit():
@@ -244,7 +263,7 @@ def _chosen_person(request):
 @login_required
 @require_POST
 def inbox_bulk(request):
-    """Assign, take, close, reopen, mark pending or snooze the ticked conversations."""
+    """Assign, take, close, reopen, mark pending, snooze or move the ticked conversations."""
     action = request.POST.get("action", "")
     if action not in workflow.ACTIONS:
         messages.error(request, "Choose what to do with them.")
@@ -268,6 +287,7 @@ def inbox_bulk(request):
         acting_user=request.user,
         responsible=_chosen_person(request),
         until=_until(request),
+        to_mailbox=_chosen_mailbox(request),
     )
     for problem in problems:
         messages.error(request, problem)
@@ -301,6 +321,9 @@ def conversation_workflow(user, conversation: Conversation) -> dict:
         key=lambda entry: entry[1],
     )
     people = list(workflow.people_for(conversation.mailbox))
+    move_targets = (
+        [m for m in _move_targets(user) if m.pk != conversation.mailbox_id] if may_change else []
+    )
     return {
         "workflow_may_change": may_change,
         "workflow_people": people,
@@ -308,6 +331,7 @@ def conversation_workflow(user, conversation: Conversation) -> dict:
         "workflow_replies": [e for e in events if e.kind == ConversationEvent.Kind.REPLIED],
         "workflow_replying": workflow.replying_now(conversation, besides=user),
         "workflow_snooze_choices": [(k, label) for k, (label, _) in SNOOZE_CHOICES.items()],
+        "workflow_move_targets": move_targets,
         "workflow_mentionable": [
             {"username": p.username, "name": p.get_full_name() or p.username} for p in people
         ],
@@ -329,12 +353,15 @@ def conversation_action(request, conversation_id: int):
             acting_user=request.user,
             responsible=_chosen_person(request),
             until=_until(request),
+            to_mailbox=_chosen_mailbox(request),
         )
     except workflow.WorkflowError as exc:
         messages.error(request, str(exc))
     else:
         if not changed:
             messages.info(request, "Nothing changed.")
+        elif action == "move":
+            messages.success(request, f"Moved to {conversation.mailbox.address}.")
     return redirect(_back(request, reverse("web:conversation", args=[conversation.pk])))
 
 

@@ -305,6 +305,27 @@ def wake(request, conversation_id: int):
     return _apply(request, conversation_id, "wake")
 
 
+class MoveIn(Schema):
+    mailbox_id: int = Field(..., description="the mailbox to list it under")
+
+
+@router.post(
+    "/{int:conversation_id}/move", response=responses(200, Ok), summary="Move to another mailbox"
+)
+def move(request, conversation_id: int, data: MoveIn):
+    """List the conversation under another mailbox (its emails' copies stay on the first
+    one's server; see mail.workflow.do_move_conversation). Needs the reply right on both."""
+    from postroom.mailboxes.access import mailboxes_for
+
+    user = caller(request)
+    target = mailboxes_for(user).filter(pk=data.mailbox_id).first()
+    if target is None:
+        # Checked after the conversation, so an unreadable one is still a 404.
+        get_conversation_for_user(user, conversation_id, MailboxGrant.Level.REPLY)
+        raise ApiError(422, "no such mailbox", code="invalid", field="mailbox_id")
+    return _apply(request, conversation_id, "move", to_mailbox=target)
+
+
 class CommentIn(Schema):
     body: str = Field(..., description="an internal note; @username mentions a colleague")
 
