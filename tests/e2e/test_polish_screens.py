@@ -34,6 +34,7 @@ def _pages(live_server, day) -> dict[str, str]:
         "contact": reverse("web:contact", args=[day.contact.pk]),
         "notifications": reverse("web:notifications"),
         "person_add": reverse("web:person_add"),
+        "search": reverse("web:search") + "?q=offer",
         "lead_create": reverse("web:lead_create"),
     }
 
@@ -49,7 +50,7 @@ def test_pages_fit_a_phone_and_every_input_looks_like_a_text_input(live_server, 
     page.set_viewport_size(PHONE)
     log_in(page, live_server.url + pages["inbox"], "alice")
     page.wait_for_url("**/inbox/")
-    for name in ("inbox", "settings", "leads", "conversation", "profile", "contact"):
+    for name in ("inbox", "settings", "leads", "conversation", "profile", "contact", "search"):
         page.goto(live_server.url + pages[name])
         assert _width(page) <= PHONE["width"], name
 
