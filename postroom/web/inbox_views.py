@@ -63,6 +63,32 @@ SNOOZE_CHOICES = {
 
 # ------------------------------------------------------------------- the list
 
+# The columns the inbox page shows (web/inbox/inbox.html), read instead of whole rows:
+# the page's time is mostly Python, and most of that is building objects. A field the
+# rows start to show must be added here, else each row reads it with a query of its
+# own (test_inbox_queries.py counts them).
+PERSON_FIELDS = ("username", "first_name", "last_name", "is_active")
+MAILBOX_FIELDS = ("name", "address")
+ROW_FIELDS = (
+    "subject", "last_sender", "last_message_at", "message_count", "status", "snoozed_until",
+    "waiting_since", "has_attachment", "reply_due_at", "mailbox_id", "responsible_id",
+)  # fmt: skip
+
+
+def _attach(conversations: list[Conversation], mailboxes, people) -> None:
+    """Each row's mailbox and responsible person from those the page reads anyway (the
+    mailbox list, the people one may assign to), not joined into every row: 50 rows
+    made 50 more Mailbox and User objects. Someone responsible who is not among the
+    people (deactivated, or no longer reading the mailbox) is read, all in one query."""
+    boxes = {m.pk: m for m in mailboxes}
+    known = {p.pk: p for p in people}
+    if missing := {c.responsible_id for c in conversations} - known.keys() - {None}:
+        others = get_user_model().objects.filter(pk__in=missing).only(*PERSON_FIELDS)
+        known.update((p.pk, p) for p in others)
+    for c in conversations:
+        c.mailbox = boxes[c.mailbox_id]
+        c.responsible = known.get(c.responsible_id)
+
 
 @dataclass
 class Row:
@@ -178,7 +204,7 @@ def inbox(request):
     if view not in inboxes.VIEWS:
         view = inboxes.DEFAULT_VIEW
     filters = inboxes.Filters.from_query(request.GET)
-    mailboxes = list(mailboxes_for(request.user).order_by("name"))
+    mailboxes = list(mailboxes_for(request.user).only(*MAILBOX_FIELDS).order_by("name"))
     ids = [m.pk for m in mailboxes]
     if filters.mailbox is not None and filters.mailbox not in ids:
         raise Http404("no such mailbox")
@@ -186,7 +212,9 @@ def inbox(request):
     listed = _on_crm(inboxes.conversations(request.user, view, filters, mailbox_ids=ids), crm)
     number = _page_number(request.GET.get("page"))
     start = (number - 1) * PAGE_SIZE
-    found = list(listed.select_related("mailbox", "responsible")[start : start + PAGE_SIZE + 1])
+    found = list(listed.only(*ROW_FIELDS)[start : start + PAGE_SIZE + 1])
+    people = list(_people(ids).only(*PERSON_FIELDS))
+    _attach(found, mailboxes, people)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -203,7 +231,7 @@ def inbox(request):
         "crm_kinds": [(k, label) for k, (label, _) in CRM_KINDS.items()],
         "statuses": Conversation.Status.choices,
         "mailboxes": mailboxes,
-        "people": list(_people(ids)),
+        "people": people,
         "rows": _rows(request.user, found[:PAGE_SIZE]),
         "page": number,
         "has_next": len(found) > PAGE_SIZE,
