@@ -5,7 +5,7 @@ colleague in a company with nothing yet reads "here yet"."""
 
 import pytest
 
-from postroom.accounts.models import Role
+from postroom.accounts.roles import do_give_default_roles
 from postroom.testing.factories import LeadFactory, MailboxFactory, UserFactory
 from postroom.testing.mail import ingested, make_email
 from postroom.testing.web import log_in
@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 def _newcomer(username: str):
     user = UserFactory(username=username)
-    user.roles.set(Role.objects.filter(is_default=True))  # as every new user gets them
+    do_give_default_roles(user)  # as every new user gets them (a flushed database too)
     return user
 
 
