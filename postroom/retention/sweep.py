@@ -148,10 +148,14 @@ def _batch(run: RetentionRun, rule: Rule, size: int) -> int:
         # A write first: SQLite takes its write lock here, so the copies read below
         # cannot change before they are deleted (PostgreSQL: FOR UPDATE locks them).
         RetentionRun.objects.filter(pk=run.pk).update(state=RetentionRun.State.RUNNING)
+        # Oldest first along the (mailbox, internal_date) index: the scan stops at the
+        # batch's size instead of reading and sorting every copy of the mailbox (a
+        # mailbox's copies lie one per heap page among others'); only the copies are
+        # locked, not their emails (bench/million.py: 27x fewer buffers per batch).
         rows = list(
             expired_copies(rule)
-            .select_for_update()
-            .order_by("pk")
+            .select_for_update(of=("self",))
+            .order_by("internal_date", "pk")
             .values_list(
                 "pk", "message_id", "internal_date", "message__identity", "message__raw_size"
             )[:size]
