@@ -11,6 +11,8 @@ from django.views.decorators.http import require_GET
 
 from postroom.accounts.notify import KINDS, choices_of, do_set_preferences, email_configured
 
+from .times import exact as exact_time
+
 LIVE_ITEMS = 10
 
 
@@ -33,6 +35,8 @@ def notifications_live(request):
                     "url": note.url,
                     "unread": note.read_at is None,
                     "created_at": note.created_at.isoformat(),
+                    # To the second in the reader's zone, for the hover (times.exact).
+                    "exact": exact_time(note.created_at),
                     "seconds_ago": max(0, int((now - note.created_at).total_seconds())),
                 }
                 for note in newest

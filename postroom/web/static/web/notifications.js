@@ -35,7 +35,7 @@
       li.dataset.notificationId = String(item.id);
       const time = document.createElement("time");
       time.dateTime = item.created_at;
-      time.title = item.created_at;
+      time.title = item.exact || item.created_at;
       time.textContent = ago(item.seconds_ago);
       const p = document.createElement("p");
       if (item.url) {
