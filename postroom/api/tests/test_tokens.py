@@ -17,7 +17,7 @@ from postroom.api.tokens import do_create_token, do_revoke_token
 from postroom.testing.factories import ConversationFactory
 from postroom.testing.web import logged_in
 
-from .conftest import ApiClient
+from .conftest import ApiClient, token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +133,24 @@ def test_revoking_twice_is_harmless(reader):
     made = do_create_token(reader, name="t")
     assert do_revoke_token(made.token, acting_user=reader) is True
     assert do_revoke_token(made.token, acting_user=reader) is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_outside_a_transaction_is_counted_and_leaves_the_connection_as_it_was():
+    """As in production (no test transaction around it): the token's count and last use
+    are committed by the request's own statement, which on PostgreSQL skips the disk
+    flush for itself alone; the connection's setting is untouched afterwards."""
+    from django.db import connection
+
+    from postroom.testing.factories import UserFactory
+
+    user = UserFactory(username="solo")
+    api = token_client(user, "read")
+    assert api.get("/api/v1/users/me").json()["username"] == "solo"
+    assert api.get("/api/v1/users/me").status_code == 200
+    token = ApiToken.objects.get(user=user)
+    assert token.rate_count == 2 and token.last_used_at is not None
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"
