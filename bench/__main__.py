@@ -56,7 +56,7 @@ BENCHMARKS: dict[str, tuple[Callable[[Harness, Table], None], float]] = {
     "hostile": (hostile_mail.run, 300),
     "fidelity": (fidelity.run, 120),
     "sla": (sla_bench.run, 900),
-    "tracking": (tracking_bench.run, 300),
+    "tracking": (tracking_bench.run, 900),
     "import": (import_vs_mbsync.run, 600),
     "api": (api_bench.run, 900),
     # A million messages on PostgreSQL: generating them takes ~20 minutes the first
