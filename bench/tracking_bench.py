@@ -140,7 +140,8 @@ def load_python(port: int, path: str, seconds: float, connections: int) -> dict:
 
 
 def _percentile(out: str, name: str) -> str:
-    found = re.search(rf"{name}\s+(\S+)", out)
+    # A line of its own in the Latency Distribution ("85.50%" elsewhere ends in 50% too).
+    found = re.search(rf"(?m)^\s+{name}\s+(\S+)", out)
     return found.group(1) if found else ""
 
 
