@@ -288,18 +288,15 @@ def main(argv: list[str] | None = None) -> int:
 def run(harness, table) -> None:
     """`python -m bench api`: this benchmark in a subprocess of its own (it sets up Django
     for its own installation), its table printed as it is."""
-    import subprocess
+    from bench.common import run_own_process
 
-    args = [sys.executable, "-m", "bench.api_bench"]
-    if harness.quick:
-        args += ["--conversations", "5000", "--runs", "20"]
-    if harness.options.database_url:
-        url = harness.options.database_url.rstrip("/")
-        args += ["--database-url", url.rsplit("/", 1)[0] + "/postroom_bench_api"]
-    env = {**os.environ, "POSTROOM_DATA_DIR": str(harness.dir)}
-    done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, check=True)
-    for line in done.stdout.splitlines():
-        table.note(line)
+    run_own_process(
+        harness,
+        table,
+        "bench.api_bench",
+        ["--conversations", "5000", "--runs", "20"],
+        "postroom_bench_api",
+    )
 
 
 if __name__ == "__main__":

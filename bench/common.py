@@ -591,3 +591,20 @@ class Table:
         for note in self.notes:
             print(f"  - {note}")
         sys.stdout.flush()
+
+
+def run_own_process(
+    harness: Harness, table: Table, module: str, quick: list[str], database: str
+) -> None:
+    """A benchmark that sets Django up for its own installation runs as `python -m
+    module` in a subprocess; its printed lines become the table's notes. `quick`: its
+    arguments under --quick; `database`: the PostgreSQL database it uses on the server
+    of --database-url."""
+    args = [sys.executable, "-m", module, *(quick if harness.quick else [])]
+    if harness.options.database_url:
+        url = harness.options.database_url.rstrip("/")
+        args += ["--database-url", f"{url.rsplit('/', 1)[0]}/{database}"]
+    env = {**os.environ, "POSTROOM_DATA_DIR": str(harness.dir)}
+    done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    for line in done.stdout.splitlines():
+        table.note(line)

@@ -854,16 +854,11 @@ def main(argv: list[str] | None = None) -> int:
 def run(harness, table) -> None:
     """`python -m bench million`: this benchmark in a subprocess (it sets Django up for
     the kept database), its table printed as it is. --quick skips the sweep."""
-    args = [sys.executable, "-m", "bench.million"]
-    if harness.quick:
-        args += ["--skip-sweep", "--runs", "20"]
-    if harness.options.database_url:
-        url = harness.options.database_url.rstrip("/")
-        args += ["--database-url", url.rsplit("/", 1)[0] + "/postroom_bench1m"]
-    env = {**os.environ, "POSTROOM_DATA_DIR": str(harness.dir)}
-    done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, check=True)
-    for line in done.stdout.splitlines():
-        table.note(line)
+    from bench.common import run_own_process
+
+    run_own_process(
+        harness, table, "bench.million", ["--skip-sweep", "--runs", "20"], "postroom_bench1m"
+    )
 
 
 if __name__ == "__main__":

@@ -284,18 +284,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(harness, table) -> None:
     """`python -m bench sla`: this benchmark in a subprocess of its own."""
-    import subprocess
+    from bench.common import run_own_process
 
-    args = [sys.executable, "-m", "bench.sla_bench"]
-    if harness.quick:
-        args += ["--conversations", "5000", "--runs", "10"]
-    if harness.options.database_url:
-        url = harness.options.database_url.rstrip("/")
-        args += ["--database-url", url.rsplit("/", 1)[0] + "/postroom_bench_sla"]
-    env = {**os.environ, "POSTROOM_DATA_DIR": str(harness.dir)}
-    done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, check=True)
-    for line in done.stdout.splitlines():
-        table.note(line)
+    run_own_process(
+        harness,
+        table,
+        "bench.sla_bench",
+        ["--conversations", "5000", "--runs", "10"],
+        "postroom_bench_sla",
+    )
 
 
 if __name__ == "__main__":
