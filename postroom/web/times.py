@@ -48,30 +48,23 @@ def _as_datetime(value) -> datetime | date | None:
 
 def when(value: datetime | str | None, empty: str = "—") -> SafeString:
     """<time> reading relative, the exact time in its title (for lists)."""
-    if value in (None, ""):
-        return format_html("{}", empty)
-    if (value := _as_datetime(value) or value) and not isinstance(value, date):
-        return format_html("{}", value)
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        value.isoformat(),
-        exact(value),
-        relative(value),
-    )
+    return _time(value, empty, exact_first=False)
 
 
 def when_exact(value: datetime | str | None, empty: str = "—") -> SafeString:
     """<time> reading exact to the second, the relative words in its title."""
+    return _time(value, empty, exact_first=True)
+
+
+def _time(value: datetime | str | None, empty: str, *, exact_first: bool) -> SafeString:
     if value in (None, ""):
         return format_html("{}", empty)
     if (value := _as_datetime(value) or value) and not isinstance(value, date):
         return format_html("{}", value)
-    return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        value.isoformat(),
-        relative(value),
-        exact(value),
-    )
+    shown, title = exact(value), relative(value)
+    if not exact_first:
+        shown, title = title, shown
+    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), title, shown)
 
 
 # "; waits until 2027-01-01 00:00" or "; waits until 14:02:10", and only that: what
