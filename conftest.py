@@ -77,6 +77,16 @@ def dovecot_mailbox(db, dovecot, mail_user):  # noqa: F811 - pytest fixtures by 
     )
 
 
+@pytest.fixture
+def sending_mailbox(dovecot_mailbox, smtp_server):  # noqa: F811 - pytest fixtures by name
+    """dovecot_mailbox sending through the capturing SMTP server (smtp_server)."""
+    dovecot_mailbox.smtp_host = smtp_server.host
+    dovecot_mailbox.smtp_port = smtp_server.port
+    dovecot_mailbox.smtp_security = "none"
+    dovecot_mailbox.save()
+    return dovecot_mailbox
+
+
 CHROMIUM = "/usr/bin/chromium"
 
 

@@ -20,16 +20,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_failed_reply_is_edited_as_a_draft_from_the_outbox(
-    dovecot, dovecot_mailbox, smtp_server, live_server, page, browser, settings
+    dovecot, sending_mailbox, smtp_server, live_server, page, browser, settings
 ):
     settings.POSTROOM = {**settings.POSTROOM, "UNDO_SEND_SECONDS": 0}
-    sales = dovecot_mailbox
-    sales.smtp_host, sales.smtp_port, sales.smtp_security = (
-        smtp_server.host,
-        smtp_server.port,
-        "none",
-    )
-    sales.save()
+    sales = sending_mailbox
     alice = UserFactory(username="alice", first_name="Alice", last_name="Smith")
     mia = UserFactory(username="mia", first_name="Mia", last_name="Manager")
     do_grant_mailbox(sales, alice, MailboxGrant.Level.REPLY)

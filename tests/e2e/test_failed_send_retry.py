@@ -19,16 +19,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_failed_reply_is_retried_from_the_conversation(
-    dovecot, mail_user, dovecot_mailbox, smtp_server, live_server, page, settings
+    dovecot, mail_user, sending_mailbox, smtp_server, live_server, page, settings
 ):
     settings.POSTROOM = {**settings.POSTROOM, "UNDO_SEND_SECONDS": 0}
-    sales = dovecot_mailbox
-    sales.smtp_host, sales.smtp_port, sales.smtp_security = (
-        smtp_server.host,
-        smtp_server.port,
-        "none",
-    )
-    sales.save()
+    sales = sending_mailbox
     alice = UserFactory(username="alice", first_name="Alice", last_name="Smith")
     do_grant_mailbox(sales, alice, MailboxGrant.Level.REPLY)
     dovecot.deliver(make_email(to=sales.address, subject="Chairs"), to=sales.address)

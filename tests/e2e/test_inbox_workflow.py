@@ -29,16 +29,10 @@ def _arrive(dovecot, sales, **email) -> None:
 
 
 def test_the_shared_inbox_workflow(
-    dovecot, mail_user, dovecot_mailbox, smtp_server, live_server, page, browser, settings
+    dovecot, mail_user, sending_mailbox, smtp_server, live_server, page, browser, settings
 ):
     settings.POSTROOM = {**settings.POSTROOM, "UNDO_SEND_SECONDS": 0}
-    sales = dovecot_mailbox
-    sales.smtp_host, sales.smtp_port, sales.smtp_security = (
-        smtp_server.host,
-        smtp_server.port,
-        "none",
-    )
-    sales.save()
+    sales = sending_mailbox
     alice = UserFactory(username="alice", first_name="Alice", last_name="Smith")
     bob = UserFactory(username="bob", first_name="Bob", last_name="Jones")
     for user in (alice, bob):

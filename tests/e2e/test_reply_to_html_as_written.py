@@ -39,15 +39,10 @@ def _html_email(to: str) -> bytes:
 
 
 def test_a_reply_to_an_html_email_keeps_its_lines_everywhere(
-    dovecot, dovecot_mailbox, smtp_server, live_server, page, settings
+    dovecot, sending_mailbox, smtp_server, live_server, page, settings
 ):
     settings.POSTROOM = {**settings.POSTROOM, "UNDO_SEND_SECONDS": 0}
-    sales = dovecot_mailbox
-    sales.smtp_host, sales.smtp_port, sales.smtp_security = (
-        smtp_server.host,
-        smtp_server.port,
-        "none",
-    )
+    sales = sending_mailbox
     alice = UserFactory(username="alice", first_name="Alice", last_name="Smith")
     do_give_default_roles(alice)  # as every new user gets them (a flushed database too)
     sales.crm_responsible = alice  # the new leads are hers: she may read them
