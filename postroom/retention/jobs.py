@@ -22,6 +22,14 @@ def run_retention(run_id: int) -> None:
 
 
 @task()
+def compute_plan() -> None:
+    """Compute the dry run the retention page shows (too slow for a page at scale)."""
+    from . import saved_plan
+
+    saved_plan.compute_and_save()
+
+
+@task()
 def retention_due() -> int | None:
     """Queue the daily sweep when a day has passed since the last one began. A run
     under way is left alone (a dead runner's job is queued again by the job runner's

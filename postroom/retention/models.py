@@ -27,6 +27,13 @@ class OrganisationRetention(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    # The last dry run a job computed (postroom/retention/saved_plan.py): at a million
+    # messages it takes tens of seconds, too long for a page. `plan_wanted_at` is when a
+    # job was last asked for a new one; later than `plan_computed_at`: it is computing.
+    plan = models.JSONField(null=True, blank=True)
+    plan_computed_at = models.DateTimeField(null=True, blank=True)
+    plan_wanted_at = models.DateTimeField(null=True, blank=True)
+
     def __str__(self) -> str:
         return "keep" if self.days is None else f"{self.days} days"
 

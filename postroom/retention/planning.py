@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce, Length
 from postroom.mail.models import Attachment, AttachmentBlob, Message, MessageCopy, RawMessage
 from postroom.mailboxes.models import Mailbox
 
+from .models import MailboxRetention
 from .rules import Rule, expired_copies, organisation_days, rule_for
 
 CHUNK = 1000
@@ -31,6 +32,7 @@ class MailboxPlan:
     messages: int = 0  # emails that leave Postroom with them (no other mailbox holds them)
     raw_bytes: int = 0  # raw mail freed (on disk with the file store, rows with "db")
     attachment_bytes: int = 0  # attachment blobs freed
+    counted: bool = True  # False: a saved plan older than the mailbox (saved_plan.py)
 
     @property
     def mailbox(self) -> Mailbox:
@@ -74,8 +76,14 @@ def chunks(items: list, size: int = CHUNK) -> Iterator[list]:
 def all_rules(mailboxes: Iterable[Mailbox] | None = None) -> list[Rule]:
     """Every mailbox's rule, in the order a run applies them (by id)."""
     default = organisation_days()
-    chosen = Mailbox.objects.all() if mailboxes is None else mailboxes
-    return [rule_for(m, default=default) for m in sorted(chosen, key=lambda m: m.pk)]
+    chosen = sorted(Mailbox.objects.all() if mailboxes is None else mailboxes, key=lambda m: m.pk)
+    # The mailboxes' own choices in one query, not one per mailbox.
+    own = dict(
+        MailboxRetention.objects.filter(mailbox__in=[m.pk for m in chosen]).values_list(
+            "mailbox_id", "days"
+        )
+    )
+    return [rule_for(m, default=default, own=own) for m in chosen]
 
 
 def dry_run(rules: list[Rule] | None = None) -> Plan:

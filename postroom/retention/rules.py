@@ -25,7 +25,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from postroom.crm.models import TimelineEntry
-from postroom.mail.models import ConversationMessage, MessageCopy
+from postroom.mail.models import ConversationMessage, Message, MessageCopy
 from postroom.mailboxes.models import Mailbox
 from postroom.routing.models import SlaClock
 
@@ -105,12 +105,16 @@ def cutoff_for(days: int, now: datetime | None = None) -> datetime:
     return datetime.combine(today - timedelta(days=days + 1), time.min, tzinfo=UTC)
 
 
-def rule_for(mailbox: Mailbox, *, default: int | None | object = ..., now=None) -> Rule:
-    """The mailbox's rule now; `default` saves a query per mailbox in a loop."""
-    own = MailboxRetention.objects.filter(mailbox=mailbox).values_list("days", flat=True)
-    own_days = list(own[:1])
-    if own_days:
-        days, is_own = own_days[0], True
+def rule_for(
+    mailbox: Mailbox, *, default: int | None | object = ..., own: dict | None = None, now=None
+) -> Rule:
+    """The mailbox's rule now; `default` and `own` (mailbox id -> its own days, for
+    every mailbox that has its own) save queries per mailbox in a loop."""
+    if own is None:
+        rows = MailboxRetention.objects.filter(mailbox=mailbox)
+        own = dict(rows.values_list("mailbox_id", "days"))
+    if mailbox.pk in own:
+        days, is_own = own[mailbox.pk], True
     else:
         days = organisation_days() if default is ... else default
         is_own = False
@@ -161,8 +165,14 @@ def expired_copies(rule: Rule) -> QuerySet[MessageCopy]:
             return MessageCopy.objects.none()
         # A copy without INTERNALDATE (mail Postroom wrote itself) counts from when
         # its email entered Postroom.
+        # The email is read only for those: a join to every copy's email cost 0.4 s a
+        # mailbox at a million messages, a range on the (mailbox, internal_date) index
+        # does not read them (PostgreSQL stops at the first true branch of the OR).
+        written_before = Message.objects.filter(
+            pk=OuterRef("message_id"), created_at__lt=rule.cutoff
+        )
         copies = copies.filter(
             Q(internal_date__lt=rule.cutoff)
-            | Q(internal_date__isnull=True, message__created_at__lt=rule.cutoff)
+            | (Q(internal_date__isnull=True) & Exists(written_before))
         )
     return unbound(copies)

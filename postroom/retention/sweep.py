@@ -40,7 +40,7 @@ from postroom.mail.threads import copies_removed
 from postroom.mailboxes.models import Mailbox
 from postroom.routing.models import SlaClock
 
-from . import packs
+from . import packs, saved_plan
 from .models import RetentionRemoval, RetentionRun
 from .planning import all_rules, chunks, dry_run
 from .rules import Rule, expired_copies, unlinked_rule
@@ -76,8 +76,11 @@ def request_run(
     message_ids=(),
     note: str = "",
     enqueue: bool = True,
+    plan_now: bool = True,
 ) -> RetentionRun:
-    """Create a run with its dry run's figures, and queue its job once committed."""
+    """Create a run with its dry run's figures, and queue its job once committed.
+    `plan_now` False leaves the dry run to the job (it takes tens of seconds at a
+    million messages): a page that starts a run answers at once."""
     run = RetentionRun(
         trigger=trigger,
         requested_by=user if user is not None and user.is_authenticated else None,
@@ -86,14 +89,17 @@ def request_run(
         message_ids=sorted(set(message_ids)),
         note=note,
     )
-    plan = dry_run(rules_of(run))
-    run.planned_copies, run.planned_bytes = plan.copies, plan.bytes
+    if plan_now:
+        plan = dry_run(rules_of(run))
+        run.planned_copies, run.planned_bytes = plan.copies, plan.bytes
     run.save()
     if enqueue:
         from .jobs import run_retention
 
         transaction.on_commit(lambda: run_retention.enqueue(run.pk))
-    logger.info("%s queued: %s copies, %s bytes planned", run, plan.copies, plan.bytes)
+    logger.info(
+        "%s queued: %s copies, %s bytes planned", run, run.planned_copies, run.planned_bytes
+    )
     return run
 
 
@@ -112,6 +118,12 @@ def execute(run_id: int, *, after_batch: AfterBatch | None = None) -> RetentionR
     size = max(1, settings.POSTROOM["RETENTION_BATCH"])
     pause = settings.POSTROOM["RETENTION_PAUSE"]
     try:
+        if run.planned_copies is None:
+            # Asked without its dry run: the figures before the first batch, once.
+            plan = dry_run(rules_of(run))
+            RetentionRun.objects.filter(pk=run.pk).update(
+                planned_copies=plan.copies, planned_bytes=plan.bytes
+            )
         for rule in rules_of(run):
             while _batch(run, rule, size):
                 if after_batch is not None:
@@ -131,6 +143,7 @@ def execute(run_id: int, *, after_batch: AfterBatch | None = None) -> RetentionR
         state=RetentionRun.State.DONE, finished_at=timezone.now(), error=""
     )
     run.refresh_from_db()
+    saved_plan.ask(force=True)  # the page's plan no longer holds what went
     logger.info(
         "%s done: %s copies and %s emails removed, %s bytes freed, %s pack(s) compacted",
         run,
