@@ -71,6 +71,7 @@ QUERY_CHARS = 500
 QUERY_TERMS = 12
 PREFIX_MIN = 3  # a word typed without quotes matches as a prefix from this length on
 MAX_LIMIT = 200
+MATCH_CAP = 1000  # matches ranked and counted: the newest ones (see search())
 SNIPPET_CHARS = 220  # the snippet shown under a result
 SNIPPET_SCAN = 20_000  # characters of a body searched for the snippet's first match
 SUMMARY_WORDS = 50  # of a body are ranked by on PostgreSQL
@@ -375,8 +376,13 @@ class _Engine(Protocol):
     # "ASC" or "DESC": the direction in which `matches()` scores go from best to worst.
     best_first: str
 
-    def matches(self, query: Query) -> tuple[str, list[Any]]:
-        """A SELECT of (id, score) of the messages matching the query's wanted terms."""
+    # The SQL of a matching message's id in the FROM clause that `matches()` returns.
+    ident: str
+
+    def matches(self, query: Query) -> tuple[str, str, list[str], list[Any]]:
+        """The messages matching the query's wanted terms: a FROM clause, the SQL of a
+        match's score, the conditions (ANDed) that choose the matches, and the
+        parameters of the FROM clause and the conditions, in that order."""
         ...
 
     def excluded(self, ident: str, terms: Sequence[Term]) -> tuple[str, list[Any]]:
@@ -444,11 +450,14 @@ class _SQLite:
         # Nothing to tune; and no transaction: on SQLite it would take the write lock.
         return contextlib.nullcontext()
 
-    def matches(self, query: Query) -> tuple[str, list[Any]]:
+    ident = f"{INDEX_TABLE}.rowid"
+
+    def matches(self, query: Query) -> tuple[str, str, list[str], list[Any]]:
         weights = ", ".join(map(str, _BM25_WEIGHTS))
         return (
-            f"SELECT rowid AS id, bm25({INDEX_TABLE}, {weights}) AS score "  # noqa: S608
-            f"FROM {INDEX_TABLE} WHERE {INDEX_TABLE} MATCH %s",
+            INDEX_TABLE,
+            f"bm25({INDEX_TABLE}, {weights})",
+            [f"{INDEX_TABLE} MATCH %s"],
             [self._expression(query.groups)],
         )
 
@@ -536,10 +545,15 @@ class _Postgres:
             yield
             cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [previous])
 
-    def matches(self, query: Query) -> tuple[str, list[Any]]:
+    ident = "s.message_id"
+
+    def matches(self, query: Query) -> tuple[str, str, list[str], list[Any]]:
+        # ts_rank is in the select list, so it runs for the rows that reach LIMIT (the
+        # newest matches), not for every match.
         return (
-            f"SELECT s.message_id AS id, ts_rank(s.summary, q) AS score "  # noqa: S608
-            f"FROM {INDEX_TABLE} AS s, to_tsquery('simple', %s) AS q WHERE s.document @@ q",
+            f"{INDEX_TABLE} AS s CROSS JOIN to_tsquery('simple', %s) AS q",
+            "ts_rank(s.summary, q)",
+            ["s.document @@ q"],
             [self._expression(query.groups)],
         )
 
@@ -669,6 +683,9 @@ class SearchResults:
     total: int
     limit: int
     offset: int
+    # More messages match than MATCH_CAP: `total` is the cap, and the results are the
+    # newest MATCH_CAP matches in the order asked for.
+    capped: bool = False
 
     @property
     def has_next(self) -> bool:
@@ -840,7 +857,8 @@ def search(
     mailbox_ids = sorted(allowed)
     # Like Gmail: spam and deleted mail only when asked for by choosing that folder.
     hidden = [] if folder_id is not None else _hidden_folders(mailbox_ids)
-    ident = "hits.id" if parsed.groups else "m.id"
+    engine = _engine()
+    ident = engine.ident if parsed.groups else "m.id"
     where = _conditions(
         ident,
         mailbox_ids,
@@ -852,49 +870,68 @@ def search(
         until=until,
         has_attachment=has_attachment,
     )
-    engine = _engine()
     if parsed.excluded:
         sql, exclude_params = engine.excluded(ident, parsed.excluded)
         where.sql.append(sql)
         where.params.extend(exclude_params)
     newest = f"{_SORT_TIME} DESC, {ident} DESC"
+    capped = False
     if parsed.groups:
-        matches, source_params = engine.matches(parsed)
-        # MATERIALIZED: the engine finds and scores the matches once, in one pass over
-        # its index. Inlined, SQLite may probe the FTS table once per message instead, and
-        # PostgreSQL carries every vector through its sort.
-        prefix = f"WITH hits AS MATERIALIZED ({matches}) "
-        source, score = "hits", "hits.score"
-        if where.reads_message or order == Order.NEWEST:
+        source, score, match_sql, match_params = engine.matches(parsed)
+        if where.reads_message:
+            source += f" JOIN {_MESSAGE} AS m ON m.id = {ident}"
+        conditions = " AND ".join([*match_sql, *where.sql])
+        # The newest MATCH_CAP readable matches (by id: the order mail arrived in, which
+        # both indexes walk without sorting), and only those are ranked and counted. A
+        # word in a third of all mail matches hundreds of thousands of messages; ranking
+        # and permission-checking all of them took seconds (bench/million.py). A query
+        # with fewer matches is answered exactly as before.
+        # MATERIALIZED: found and scored once, in one pass over the index.
+        # One more than the cap is found, to know whether there are more.
+        prefix = (
+            f"WITH found AS MATERIALIZED (SELECT {ident} AS id, {score} AS score "  # noqa: S608
+            f"FROM {source} WHERE {conditions} ORDER BY {ident} DESC LIMIT %s), "
+            "hits AS (SELECT id, score FROM found ORDER BY id DESC LIMIT %s) "
+        )
+        prefix_params = [*match_params, *where.params, MATCH_CAP + 1, MATCH_CAP]
+        source, score, conditions, where_params = "hits", "hits.score", "1 = 1", []
+        counted = "(SELECT COUNT(*) FROM found)"
+        if order == Order.NEWEST:
             source += f" JOIN {_MESSAGE} AS m ON m.id = hits.id"
-        ranking = f"hits.score {engine.best_first}, hits.id DESC"
-        ordering = newest if order == Order.NEWEST else ranking
+            ordering = f"{_SORT_TIME} DESC, hits.id DESC"
+        else:
+            ordering = f"hits.score {engine.best_first}, hits.id DESC"
         planned = engine.planned
+        ident = "hits.id"
     else:
-        prefix, source, score, ordering, source_params = "", f"{_MESSAGE} AS m", "NULL", newest, []
+        prefix, prefix_params, source, score = "", [], f"{_MESSAGE} AS m", "NULL"
+        conditions, where_params, ordering = " AND ".join(where.sql), where.params, newest
         planned = _unplanned
-    conditions = " AND ".join(where.sql)
-    # COUNT(*) OVER () counts every match before LIMIT: the page and the total in one
-    # pass over the matches instead of two.
+        # COUNT(*) OVER () counts every match before LIMIT: the page and the total in
+        # one pass over the matches instead of two.
+        counted = "COUNT(*) OVER ()"
     sql = (
-        f"{prefix}SELECT {ident}, {score} AS score, COUNT(*) OVER () "  # noqa: S608
+        f"{prefix}SELECT {ident}, {score} AS score, {counted} "  # noqa: S608
         f"FROM {source} WHERE {conditions} ORDER BY {ordering} LIMIT %s OFFSET %s"
     )
     with connection.cursor() as cursor, planned(cursor):
-        cursor.execute(sql, [*source_params, *where.params, limit, offset])
+        cursor.execute(sql, [*prefix_params, *where_params, limit, offset])
         rows = cursor.fetchall()
         if rows:
             total = rows[0][2]
         elif offset:  # past the last page: count without fetching
+            count = f"SELECT {counted}" if parsed.groups else f"SELECT COUNT(*) FROM {source}"  # noqa: S608
             cursor.execute(
-                f"{prefix}SELECT COUNT(*) FROM {source} WHERE {conditions}",  # noqa: S608
-                [*source_params, *where.params],
+                f"{prefix}{count} WHERE {conditions}",  # noqa: S608
+                [*prefix_params, *where_params],
             )
             total = cursor.fetchone()[0]
         else:
             total = 0
+    if parsed.groups and total > MATCH_CAP:
+        total, capped = MATCH_CAP, True
     hits = _hits(rows, parsed, mailbox_ids)
-    return SearchResults(parsed, hits, total, limit, offset)
+    return SearchResults(parsed, hits, total, limit, offset, capped)
 
 
 def _unplanned(cursor: Any) -> contextlib.AbstractContextManager[None]:

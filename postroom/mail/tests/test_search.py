@@ -503,3 +503,49 @@ def test_the_conversation_list_marks_unread_by_copies_in_its_own_mailbox(mailbox
     }
     assert unread == {"chairs twice": False, "unread here": True}
     assert [c.is_unread for c in with_unread(Conversation.objects.filter(mailbox=other))] == [True]
+
+
+@pytest.mark.django_db
+class TestCommonWords:
+    """A word in a large share of all mail: only the newest MATCH_CAP readable matches are
+    ranked and counted (MATCH_CAP made small here), so such a search stays fast."""
+
+    @pytest.fixture
+    def cap(self, monkeypatch):
+        monkeypatch.setattr(search_module, "MATCH_CAP", 3)
+        return 3
+
+    def test_it_ranks_and_counts_only_the_newest_matches(self, mailbox, reader, cap):
+        for n in range(5):
+            deliver(mailbox, subject=f"Order {n}", body="order " * (5 - n))
+        results = search(reader, "order")
+        assert results.capped and results.total == cap
+        # The two oldest (and best-ranked: "order" most often) are past the cap.
+        assert sorted(h.message.subject for h in results.hits) == ["Order 2", "Order 3", "Order 4"]
+        assert not results.has_next
+
+    def test_unreadable_matches_do_not_use_up_the_cap(self, mailbox, reader, cap):
+        other = MailboxFactory(name="Private", address="private@acme.test")
+        for n in range(cap):
+            deliver(mailbox, subject=f"Order {n}", body="order")
+        for n in range(cap + 2):
+            deliver(other, subject=f"Secret order {n}", body="order")
+        results = search(reader, "order")
+        assert not results.capped and results.total == cap
+        assert all(h.message.subject.startswith("Order") for h in results.hits)
+
+    def test_pages_stop_at_the_cap(self, mailbox, reader, cap):
+        for n in range(cap + 2):
+            deliver(mailbox, subject=f"Order {n}", body="order")
+        first = search(reader, "order", limit=2, order="newest")
+        assert [h.message.subject for h in first.hits] == [f"Order {cap + 1}", f"Order {cap}"]
+        assert first.has_next and first.pages == 2
+        second = search(reader, "order", limit=2, offset=2, order="newest")
+        assert [h.message.subject for h in second.hits] == [f"Order {cap - 1}"]
+        assert second.capped and not second.has_next
+
+    def test_fewer_matches_than_the_cap_are_counted_exactly(self, mailbox, reader, cap):
+        for n in range(cap):
+            deliver(mailbox, subject=f"Order {n}", body="order")
+        results = search(reader, "order")
+        assert not results.capped and results.total == cap
