@@ -80,6 +80,13 @@ def ask(*, force: bool = False) -> bool:
     return True
 
 
+def outdated() -> None:
+    """The rules changed or a run removed mail: a saved plan no longer holds. A small
+    database computes its plan on the page and needs no job."""
+    if not is_cheap():
+        ask(force=True)
+
+
 def compute_and_save() -> Plan:
     """Compute the dry run now and save it (the job's work); the time saved is when it
     started, so a rule changed meanwhile leaves it older than the request."""

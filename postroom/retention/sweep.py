@@ -143,7 +143,7 @@ def execute(run_id: int, *, after_batch: AfterBatch | None = None) -> RetentionR
         state=RetentionRun.State.DONE, finished_at=timezone.now(), error=""
     )
     run.refresh_from_db()
-    saved_plan.ask(force=True)  # the page's plan no longer holds what went
+    saved_plan.outdated()  # the page's plan no longer holds what went
     logger.info(
         "%s done: %s copies and %s emails removed, %s bytes freed, %s pack(s) compacted",
         run,

@@ -99,7 +99,7 @@ def _save_rules(request) -> None:
         days = _posted_days(request.POST["default"], request.POST.get("default_custom", ""))
         do_set_organisation_days(days, acting_user=request.user)
         messages.success(request, "Saved the organisation's retention.")
-        saved_plan.ask(force=True)
+        saved_plan.outdated()
         return
     mailbox = get_object_or_404(Mailbox, pk=request.POST.get("mailbox") or 0)
     value = request.POST.get("days", "")
@@ -109,7 +109,7 @@ def _save_rules(request) -> None:
         days = _posted_days(value, request.POST.get("custom", ""))
         do_set_mailbox_days(mailbox, days, acting_user=request.user)
     messages.success(request, f"Saved the retention of {mailbox.address}.")
-    saved_plan.ask(force=True)
+    saved_plan.outdated()
 
 
 @admin_only

@@ -40,10 +40,14 @@ def _figures(plan) -> list[tuple]:
     ]
 
 
-def test_a_small_database_gets_a_fresh_plan_on_the_page_and_no_job():
+def test_a_small_database_gets_a_fresh_plan_on_the_page_and_no_job(
+    django_capture_on_commit_callbacks,
+):
     mailbox = MailboxFactory()
     arrive(mailbox, "old one", days_ago=60)
-    shown = saved_plan.for_page()
+    with django_capture_on_commit_callbacks(execute=True):
+        shown = saved_plan.for_page()
+        saved_plan.outdated()  # a rule changed
     assert not shown.saved and not shown.computing
     assert shown.plan.copies == 1
     assert _plan_jobs() == 0
