@@ -72,6 +72,7 @@ QUERY_TERMS = 12
 PREFIX_MIN = 3  # a word typed without quotes matches as a prefix from this length on
 MAX_LIMIT = 200
 MATCH_CAP = 1000  # matches ranked and counted: the newest ones (see search())
+SEARCH_WORK_MEM = "32MB"  # PostgreSQL's work_mem for one search query (see _Postgres.planned)
 SNIPPET_CHARS = 220  # the snippet shown under a result
 SNIPPET_SCAN = 20_000  # characters of a body searched for the snippet's first match
 SUMMARY_WORDS = 50  # of a body are ranked by on PostgreSQL
@@ -533,17 +534,27 @@ class _Postgres:
         """No sequential scans for this query: PostgreSQL's planner costs `@@` as a cheap
         operator and, for a word in a third of all mail, scans the table instead of the
         GIN index, reading every tsvector out of TOAST (160 ms where the index takes 30;
-        bench/search_bench.py). PostgreSQL has no per-query hints, so the setting is
+        bench/search_bench.py). PostgreSQL has no per-query hints, so the settings are
         changed for the transaction and put back right after the query.
+
+        And work_mem of SEARCH_WORK_MEM: with the default 4 MB, the bitmap of a word in
+        tens of thousands of messages (of a million) turns lossy, and PostgreSQL then
+        reads and re-matches every tsvector of those heap pages out of TOAST: 95,000
+        buffers and 400 ms for "sent phone" in bench/million.py, 10,700 and 170 ms with
+        32 MB.
         """
         with transaction.atomic():
             cursor.execute(
-                "SELECT current_setting('enable_seqscan'), "
-                "set_config('enable_seqscan', 'off', true)"
+                "SELECT current_setting('enable_seqscan'), current_setting('work_mem'), "
+                "set_config('enable_seqscan', 'off', true), set_config('work_mem', %s, true)",
+                [SEARCH_WORK_MEM],
             )
-            previous = cursor.fetchone()[0]
+            seqscan, work_mem = cursor.fetchone()[:2]
             yield
-            cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [previous])
+            cursor.execute(
+                "SELECT set_config('enable_seqscan', %s, true), set_config('work_mem', %s, true)",
+                [seqscan, work_mem],
+            )
 
     ident = "s.message_id"
 

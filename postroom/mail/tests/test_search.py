@@ -549,3 +549,22 @@ class TestCommonWords:
             deliver(mailbox, subject=f"Order {n}", body="order")
         results = search(reader, "order")
         assert not results.capped and results.total == cap
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner settings")
+def test_a_search_puts_the_planner_settings_back(mailbox, reader):
+    """A search plans with its own settings (no sequential scan, a larger work_mem, so
+    that a common word's bitmap is not lossy), then puts them back, even inside an outer
+    transaction, where a SET LOCAL would otherwise last to its end."""
+    deliver(mailbox, subject="Quarterly invoice", body="See attached.")
+
+    def settings() -> tuple[str, str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('enable_seqscan'), current_setting('work_mem')")
+            return cursor.fetchone()
+
+    before = settings()
+    assert before[1] != search_module.SEARCH_WORK_MEM
+    assert found(reader, "invoice") == ["Quarterly invoice"]
+    assert settings() == before
