@@ -33,9 +33,14 @@ def test_reply_waits_are_those_of_the_replied_events_of_the_messages_asked_for(e
 
 
 @pytest.mark.django_db
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the index is PostgreSQL's")
 def test_the_reply_waits_query_can_use_the_index(events):
-    """The index's expression must be the one Django writes for detail__message__in."""
+    """The index's expression must be the one Django writes for detail__message__in. It
+    is PostgreSQL's: on SQLite the migration makes nothing (a timeline there is small)."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            indexes = connection.introspection.get_constraints(cursor, "mail_conversationevent")
+        assert "conv_event_replied_message" not in indexes
+        return
     queryset = ConversationEvent.objects.filter(kind=Kind.REPLIED, detail__message__in=[101])
     sql, params = queryset.values_list("detail", flat=True).query.sql_with_params()
     with transaction.atomic(), connection.cursor() as cursor:
