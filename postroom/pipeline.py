@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 RECORD_OVERDUE = timedelta(minutes=15)
 # Emails per purge job: a mailbox of 100,000 is forgotten by 20 jobs of small arguments.
 FORGET_BATCH = 5000
+# Captured emails logged a line each; a bigger batch is one line.
+LOGGED_PER_EMAIL = 10
 
 
 def messages_arrived(message_ids: list[int], mailbox_id: int) -> None:
@@ -149,14 +151,31 @@ def capture(message_ids: list[int], mailbox_id: int) -> None:
         router.assign_conversations(messages, results)
         sla.start_clocks(mailbox, messages, results, router)  # reply deadlines, their tasks
         auto_reply(mailbox, messages, router.conversations)
-    for message_id, result in results.items():
-        if result.created or result.bound:
+    _log_captured(results)
+
+
+def _log_captured(results: dict) -> None:
+    """What capture made, a line per email for a few (a push, the ingress), one line
+    for a batch of a first sync: a line for each of 10,000 emails cost 0.1 ms of the 2
+    an email took, and said nothing a reader could follow."""
+    shown = {pk: r for pk, r in results.items() if r.created or r.bound}
+    if len(shown) <= LOGGED_PER_EMAIL:
+        for message_id, result in shown.items():
             logger.info(
                 "message %s in the CRM: created %s, bound to %s",
                 message_id,
                 [str(i) for i in result.created],
                 [str(i) for i in result.bound],
             )
+    else:
+        logger.info(
+            "%s messages (%s to %s) in the CRM: %s item(s) created, %s binding(s)",
+            len(shown),
+            min(shown),
+            max(shown),
+            sum(len(r.created) for r in shown.values()),
+            sum(len(r.bound) for r in shown.values()),
+        )
 
 
 def auto_reply(mailbox: Mailbox, messages: list[Message], conversations: dict) -> int:

@@ -22,6 +22,9 @@ from .rules import Decision, RuleSet
 
 logger = logging.getLogger(__name__)
 
+# Conversations named in the one line that says a batch's were left unassigned.
+LOGGED_IDS = 20
+
 
 class Router:
     def __init__(self, mailbox: Mailbox, rules: RuleSet) -> None:
@@ -85,6 +88,7 @@ class Router:
         """Give each new customer conversation of the batch its responsible person, all
         at once (do_assign_new); returns how many were assigned."""
         assignments = []
+        unassigned: dict[str, list[int]] = {}  # reason -> conversations
         for message in messages:
             result = results.get(message.pk)
             conversation = self.conversations.get(message.pk)
@@ -94,11 +98,11 @@ class Router:
                 continue  # someone is on it already
             decision = self.decision(message)
             if decision.user is None:
-                logger.warning(
-                    "conversation %s left unassigned: %s", conversation.pk, decision.reason
-                )
+                unassigned.setdefault(decision.reason, []).append(conversation.pk)
                 continue
             assignments.append((conversation, decision.user, decision.reason))
+        for reason, conversations in unassigned.items():
+            _log_unassigned(conversations, reason)
         if self.rules.held is not None:
             # The batch's turns, in its transaction; a later decision writes its own.
             self.rules.held.flush()
@@ -108,3 +112,16 @@ class Router:
         except Exception:  # its savepoint is rolled back; the capture stays
             logger.exception("assigning %s conversation(s) failed", len(assignments))
             return 0
+
+
+def _log_unassigned(conversations: list[int], reason: str) -> None:
+    """One line per reason and batch: a first sync of a mailbox without rules left
+    10,000 conversations unassigned, and a line each cost 0.1 ms of the 2 an email took."""
+    if len(conversations) == 1:
+        logger.warning("conversation %s left unassigned: %s", conversations[0], reason)
+        return
+    shown = ", ".join(map(str, conversations[:LOGGED_IDS]))
+    more = f" and {len(conversations) - LOGGED_IDS} more" if len(conversations) > LOGGED_IDS else ""
+    logger.warning(
+        "%s conversations left unassigned: %s (%s%s)", len(conversations), reason, shown, more
+    )

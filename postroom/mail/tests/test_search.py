@@ -143,6 +143,20 @@ def test_words_split_addresses_and_file_names_like_the_index():
     assert words("invoice_2024-03.pdf") == ["invoice", "2024", "03", "pdf"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Re: Order #1234 -- INVOICE_2024-03.pdf (anna.k@customer.test)\r\n\tTotal: $9.99!",
+        "x" * 101 + " kept " + "y" * 100 + " " + "Z" * 150,
+        "tab\there\x00nul\x7fdel ~`'\"[]{}|\\^",
+        "Café CRÈME, Straße — Ёлка and plain words",  # not ASCII: the regex path
+    ],
+)
+def test_a_column_holds_the_same_words_by_either_path(text):
+    assert search_module._indexed(text) == " ".join(words(text))
+
+
 def test_it_parses_words_phrases_exclusions_and_or():
     query = parse_query('price "red chairs" -spam offer OR quote')
     assert query.groups == (
