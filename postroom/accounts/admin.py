@@ -33,6 +33,11 @@ class PostroomUserAdmin(UserAdmin):
         ),
     )
 
+    def get_readonly_fields(self, request, obj=None):
+        # Deactivating asks what happens to a person's personal mailboxes' mail, and
+        # hands nothing on silently: that is done on the People page, not by a checkbox.
+        return ("is_active",) if obj is not None else ()
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if not change:  # a user added here starts like any other: the default roles

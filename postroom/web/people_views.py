@@ -25,6 +25,7 @@ from postroom.accounts.people import by_name
 from postroom.crm.models import Company, Contact, Deal, Lead, SmartItem, Task
 from postroom.mail.models import Conversation
 from postroom.mailboxes.models import Mailbox, MailboxGrant
+from postroom.retention.choices import personal_mailboxes_of
 from postroom.routing.models import DistributionRule, SlaPolicy
 
 from .admin_views import admin_view
@@ -282,6 +283,10 @@ def person_invite_again(request, user_id: int):
 @require_POST
 def person_deactivate(request, user_id: int):
     person = get_object_or_404(User, pk=user_id)
+    if personal_mailboxes_of(person).exists():
+        # Their mail's fate is chosen first (a page opened before they connected one).
+        messages.error(request, "They have personal mailboxes: choose what happens to their mail.")
+        return redirect("web:retention_deactivate", person.pk)
     try:
         actions.do_deactivate_user(person, acting_user=request.user)
     except actions.UserError as exc:

@@ -2,6 +2,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from postroom.retention.models import RetentionRun
+from postroom.retention.tests.helpers import arrive
+from postroom.testing.factories import MailboxFactory, UserFactory
+
 pytestmark = pytest.mark.django_db
 
 
@@ -38,3 +42,26 @@ def test_it_refuses_a_taken_username():
     call_command("user", "add", "bob", "--email", "bob@acme.test")
     with pytest.raises(CommandError, match="already exists"):
         call_command("user", "add", "bob", "--email", "other@acme.test")
+
+
+def test_deactivating_someone_with_a_personal_mailbox_asks_about_its_mail_first(capsys):
+    person = UserFactory(username="pat")
+    mailbox = MailboxFactory(kind="personal", owner=person, address="pat@acme.test")
+    arrive(mailbox, "private", days_ago=1)
+    with pytest.raises(CommandError, match=r"(?s)pat@acme.test: 1 unlinked email.*--mail keep"):
+        call_command("user", "deactivate", "pat")
+    person.refresh_from_db()
+    assert person.is_active
+    call_command("user", "deactivate", "pat", "--mail", "keep")
+    person.refresh_from_db()
+    assert not person.is_active
+    assert "their unlinked mail is kept" in capsys.readouterr().out
+    run = RetentionRun.objects.get(mailbox=mailbox)
+    assert run.trigger == RetentionRun.Trigger.DEACTIVATED and "keep" in run.note
+
+
+def test_deactivating_someone_without_a_personal_mailbox_needs_no_choice(capsys):
+    UserFactory(username="sam")
+    call_command("user", "deactivate", "sam")
+    assert not get_user_model().objects.get(username="sam").is_active
+    assert capsys.readouterr().out.strip() == "sam deactivated"

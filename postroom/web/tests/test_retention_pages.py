@@ -117,6 +117,23 @@ def test_deactivating_someone_with_a_personal_mailbox_asks_about_its_mail(admin)
     assert not person.is_active and Message.objects.count() == 1
 
 
+def test_a_plain_deactivation_of_someone_with_a_personal_mailbox_is_sent_to_the_choice(admin):
+    person = UserFactory()
+    MailboxFactory(kind="personal", owner=person)
+    response = logged_in(admin).post(reverse("web:person_deactivate", args=[person.pk]))
+    assert response.url == reverse("web:retention_deactivate", args=[person.pk])
+    person.refresh_from_db()
+    assert person.is_active
+
+
+def test_the_django_admin_shows_whether_someone_is_active_but_has_no_checkbox_for_it(admin):
+    admin.is_staff = True
+    admin.save()
+    url = reverse("admin:accounts_user_change", args=[UserFactory().pk])
+    page = logged_in(admin).get(url).content.decode()
+    assert "Active" in page and 'name="is_active"' not in page
+
+
 def test_deleting_a_task_says_which_mail_goes_with_it():
     owner = UserFactory()
     mailbox = MailboxFactory()

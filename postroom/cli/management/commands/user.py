@@ -9,12 +9,17 @@ from postroom.accounts.actions import (
     do_reactivate_user,
 )
 from postroom.accounts.models import User
+from postroom.retention.choices import Choice, personal_mailboxes_of, unlinked_mail
+from postroom.retention.choices import do_deactivate_user as do_deactivate_with_mail
+from postroom.retention.rules import RetentionError
+from postroom.retention.text import human_bytes
 
 
 class Command(BaseCommand):
     help = (
         "Manage users: postroom user add USERNAME --email E [--first-name F] [--last-name L]"
-        " [--admin] [--password-env VAR]; user deactivate|reactivate USERNAME"
+        " [--admin] [--password-env VAR]; user deactivate USERNAME [--mail keep|remove];"
+        " user reactivate USERNAME"
     )
 
     def add_arguments(self, parser):
@@ -30,15 +35,25 @@ class Command(BaseCommand):
             metavar="VAR",
             help="read the password from this environment variable (else one is generated)",
         )
-        for name, text in (
-            ("deactivate", "stop a user from logging in; what they hold stays, marked"),
-            ("reactivate", "let a deactivated user log in again"),
-        ):
-            sub.add_parser(name, help=text).add_argument("username")
+        deactivate = sub.add_parser(
+            "deactivate", help="stop a user from logging in; what they hold stays, marked"
+        )
+        deactivate.add_argument("username")
+        deactivate.add_argument(
+            "--mail",
+            choices=Choice.values,
+            help="the unlinked mail of their personal mailboxes (which stop syncing): "
+            "keep it, or remove it from Postroom now; asked for when they have any",
+        )
+        sub.add_parser("reactivate", help="let a deactivated user log in again").add_argument(
+            "username"
+        )
 
     def handle(self, *args, action, username, **options):
-        if action != "add":
-            return self._set_active(username, active=action == "reactivate")
+        if action == "deactivate":
+            return self._deactivate(username, options["mail"])
+        if action == "reactivate":
+            return self._reactivate(username)
         password = None
         if password_env := options["password_env"]:
             password = os.environ.get(password_env)
@@ -60,12 +75,42 @@ class Command(BaseCommand):
         if generated:
             self.stdout.write(f"password (shown once): {generated}")
 
-    def _set_active(self, username: str, *, active: bool) -> None:
+    def _deactivate(self, username: str, mail: str | None) -> None:
+        user = self._user(username)
+        mailboxes = list(personal_mailboxes_of(user))
+        try:
+            if mailboxes:
+                if mail is None:
+                    raise CommandError(self._ask_about_mail(user, mailboxes))
+                do_deactivate_with_mail(user, mail, acting_user=None)
+            else:
+                do_deactivate_user(user)
+        except (UserError, RetentionError) as exc:
+            raise CommandError(str(exc)) from exc
+        kept = {"keep": "kept", "remove": "being removed"}
+        said = f"; their unlinked mail is {kept[mail]}" if mailboxes else ""
+        self.stdout.write(f"{user.username} deactivated{said}")
+
+    def _reactivate(self, username: str) -> None:
+        user = self._user(username)
+        do_reactivate_user(user)
+        self.stdout.write(f"{user.username} reactivated")
+
+    @staticmethod
+    def _user(username: str) -> User:
         user = User.objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"no user {username!r}")
-        try:
-            (do_reactivate_user if active else do_deactivate_user)(user)
-        except UserError as exc:
-            raise CommandError(str(exc)) from exc
-        self.stdout.write(f"{user.username} {'reactivated' if active else 'deactivated'}")
+        return user
+
+    @staticmethod
+    def _ask_about_mail(user: User, mailboxes) -> str:
+        """What --mail decides, as the web page shows it before it happens."""
+        lines = [f"{user.username} has personal mailboxes, which stop syncing:"]
+        for mailbox in mailboxes:
+            plan = unlinked_mail(mailbox)
+            lines.append(
+                f"  {mailbox.address}: {plan.copies} unlinked email(s), {human_bytes(plan.bytes)}"
+            )
+        lines.append("say --mail keep (kept, its retention rule applies) or --mail remove")
+        return "\n".join(lines)
