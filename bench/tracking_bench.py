@@ -97,7 +97,7 @@ def _postroom(env, *args, **kwargs):
 
 
 def _python_client(args):
-    port, path, seconds, who = args
+    port, path, seconds, who = args  # who: the run's tag and the client's number
     latencies, codes, i = [], {}, 0
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
@@ -118,7 +118,9 @@ def _python_client(args):
 
 
 def load_python(port: int, path: str, seconds: float, connections: int) -> dict:
-    jobs = [(port, path, seconds, w) for w in range(connections)]
+    # A tag per run, as wrk's: the warm-up's agents are not repeated (no event written).
+    run = f"{time.monotonic():.6f}"
+    jobs = [(port, path, seconds, f"{run}.{w}") for w in range(connections)]
     start = time.perf_counter()
     with multiprocessing.Pool(connections) as pool:
         results = pool.map(_python_client, jobs)

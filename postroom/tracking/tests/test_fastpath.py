@@ -3,6 +3,9 @@ Django views, from the environ a WSGI server hands over."""
 
 import io
 import logging
+import shutil
+import sqlite3
+from contextlib import closing
 from datetime import timedelta
 
 import pytest
@@ -34,7 +37,7 @@ def html(sales, alice, smtp_server):
     send_offer(sales, alice)
     [mail] = smtp_server.wait_for(1)
     yield html_of(mail)
-    if isinstance(fastpath._chosen, fastpath.PostgresStore):
+    if isinstance(fastpath._chosen, fastpath.PostgresStore | fastpath.SqliteStore):
         fastpath._chosen.close()  # its own connection would hold the test database
 
 
@@ -81,6 +84,44 @@ def test_the_fast_path_is_rate_limited_per_ip(html, settings):
 def test_the_store_is_the_endpoints_own_per_database():
     expected = {"postgresql": fastpath.PostgresStore, "sqlite": fastpath.SqliteStore}
     assert isinstance(fastpath._store(), expected[connection.vendor])
+
+
+def test_the_wal_is_checkpointed_after_an_answer_never_inside_a_write(html, monkeypatch, tmp_path):
+    """On SQLite the endpoints' writes never run SQLite's automatic checkpoint (its
+    fsyncs under the write lock made every web process wait); a load copies the WAL
+    into the database file after its answer is sent (the WSGI server's close()), at
+    most every CHECKPOINT_SECONDS. Nothing of the kind on PostgreSQL."""
+    seen = []
+
+    def load(path: str):
+        environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "REMOTE_ADDR": "198.51.100.7",
+                   "HTTP_USER_AGENT": f"{THUNDERBIRD} {len(seen)}"}  # fmt: skip
+        seen.append(path)
+        return fastpath.handle(environ, lambda status, headers: None)
+
+    def events_in_the_database_file() -> int:
+        """The events in the database file alone, without what is still in its WAL."""
+        copy = tmp_path / f"copy-{len(seen)}.sqlite3"
+        shutil.copyfile(connection.settings_dict["NAME"], copy)
+        with closing(sqlite3.connect(copy)) as db:
+            return db.execute("SELECT count(*) FROM tracking_trackingevent").fetchone()[0]
+
+    monkeypatch.setattr(fastpath.SqliteStore, "CHECKPOINT_SECONDS", 3600.0)
+    first = load(image_path(html))
+    assert not hasattr(first, "close")  # no checkpoint due: a plain answer
+    if connection.vendor != "sqlite":
+        assert isinstance(fastpath._store(), fastpath.PostgresStore)
+        return
+    assert fastpath._store()._db().execute("PRAGMA wal_autocheckpoint").fetchone() == (0,)
+    assert events_in_the_database_file() == 0  # committed, in the WAL
+
+    monkeypatch.setattr(fastpath.SqliteStore, "CHECKPOINT_SECONDS", 0.0)
+    later = load(link_paths(html)[0])
+    assert b"".join(later) == b""  # the redirect, answered in full before close()
+    assert events_in_the_database_file() == 0
+    later.close()  # as the WSGI server does once the answer is sent
+    assert events_in_the_database_file() == 3  # the open, then a click and its open
+    assert TrackingEvent.objects.count() == 3
 
 
 def test_an_event_written_directly_to_sqlite_reads_back_as_djangos(html):
