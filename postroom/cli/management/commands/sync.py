@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from postroom import jobs
+from postroom.lib.sqlite_wal import wal_kept_open
 from postroom.mail.models import quarantined_in
 from postroom.mailboxes.models import Mailbox
 from postroom.sync import imap, worker
@@ -36,7 +37,8 @@ class Command(BaseCommand):
         if not no_jobs:
             # Embedded: run the parse and CRM jobs this sync queued, so that what was
             # fetched is in the CRM when the command returns.
-            jobs.drain_embedded_queue()
+            with wal_kept_open():
+                jobs.drain_embedded_queue()
             for mailbox in mailboxes:
                 if count := quarantined_in(mailbox).count():
                     self.stderr.write(
