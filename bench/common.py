@@ -507,6 +507,33 @@ def lead_latencies(
     return latencies, count - len(latencies)
 
 
+def alternating_latencies(
+    harness: Harness,
+    targets: dict[str, tuple[Callable[[bytes, str], None], str]],
+    count: int,
+    spacing: float,
+    timeout: float = 60,
+) -> tuple[dict[str, list[float]], int]:
+    """Send `count` emails to each target (name -> (send, to)), one target after the
+    other, email by email, `spacing` s apart (a drift of the machine hits each target
+    alike); (name -> seconds from each 250 to its Lead, missing)."""
+    sent: dict[str, dict[str, float]] = {name: {} for name in targets}
+    names = list(targets)
+    with LeadWatcher(harness) as watcher:
+        start = time.perf_counter()
+        for i in range(count):
+            for j, name in enumerate(names if i % 2 == 0 else names[::-1]):
+                pace(start, i * len(names) + j, spacing)
+                send, to = targets[name]
+                sender = f"client{i}-{name}@customer{i}.test"
+                raw = make_email(sender=f"Client {i} <{sender}>", to=to, subject=f"Request {i}")
+                send(raw, sender)
+                sent[name][sender] = time.perf_counter()
+        watcher.wait_for([s for by_name in sent.values() for s in by_name], timeout)
+    found = {name: watcher.latencies(sent[name]) for name in names}
+    return found, len(names) * count - sum(map(len, found.values()))
+
+
 def warm_up(harness: Harness, send: Callable[[bytes, str], None], to: str, count: int = 3) -> None:
     """Send a few emails one by one and wait for their Leads: every process is up and warm."""
     for i in range(count):

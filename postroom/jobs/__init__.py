@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.core.management import call_command
 from django.utils.module_loading import import_string
 
 logger = logging.getLogger(__name__)
@@ -58,12 +57,6 @@ def drain_embedded_queue() -> None:
     if not uses_celery():
         # Here, not above: the Celery app imports this package before Django's models.
         from postroom.jobs.recovery import runner_id
+        from postroom.jobs.runner import drain
 
-        call_command(
-            "db_worker",
-            batch=True,
-            interval=0.05,
-            startup_delay=False,
-            worker_id=runner_id(),
-            verbosity=0,
-        )
+        drain(runner_id())

@@ -6,8 +6,8 @@ import socket
 import threading
 
 import pytest
-from django.core.management import call_command
 
+from postroom import jobs
 from postroom.accounts.roles import do_give_default_roles
 from postroom.crm.capture import capture_message
 from postroom.mail.ingest import FetchedMessage, parse_stored, store_copy
@@ -81,7 +81,7 @@ def receive(mailbox, raw: bytes = b"", **email) -> Message:
 
 def run_jobs() -> None:
     """Run every job that is due on the embedded queue, then return (no start-up delay)."""
-    call_command("db_worker", batch=True, interval=0, startup_delay=False, verbosity=0)
+    jobs.drain_embedded_queue()
 
 
 class ImapClient:

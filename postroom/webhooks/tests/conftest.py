@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 
+from postroom import jobs
 from postroom.testing.dovecot import free_port
 from postroom.testing.factories import UserFactory
 from postroom.webhooks.emitting import forget_subscribers
@@ -120,4 +120,4 @@ def admin(db):
 
 def run_jobs() -> None:
     """Run every job that is due on the embedded queue, then return."""
-    call_command("db_worker", batch=True, interval=0, startup_delay=False, verbosity=0)
+    jobs.drain_embedded_queue()

@@ -1,13 +1,13 @@
 import logging
 import threading
 
-from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
 from postroom import jobs
 from postroom.accounts.jobs import recover_notification_emails
 from postroom.jobs.recovery import requeue_lost_jobs, retry_failed_jobs, runner_id
+from postroom.jobs.runner import run_embedded
 from postroom.jobs.watchdog import watch_jobs
 from postroom.mail.jobs import wake_overdue
 from postroom.outbound.jobs import recover_outbox
@@ -87,6 +87,6 @@ class Command(BaseCommand):
             )
         else:
             watch_jobs()
-            # A short poll interval: the job runner is the step between a fetched
-            # email and the CRM, and users wait on it.
-            call_command("db_worker", interval=0.05, worker_id=runner_id(), verbosity=1)
+            # Woken when a job is queued on this machine (jobs.wakeup); the short poll
+            # is the fallback, for jobs due later and for runners elsewhere.
+            run_embedded(runner_id(), poll=0.05)
