@@ -13,6 +13,9 @@ from postroom.testing.fixtures import (  # noqa: F401
     smtp_server,
 )
 
+# Fixtures shared by a package's own tests and the browser tests (see each module).
+pytest_plugins = ["postroom.tracking.tests.fixtures"]
+
 IN_CI = os.environ.get("CI") == "true"
 
 

@@ -7,42 +7,9 @@ import pytest
 
 from postroom.testing.web import logged_in
 from postroom.tracking.models import TrackingEvent
-from postroom.tracking.tests.conftest import html_of, reply_to_customer
+from postroom.tracking.tests.conftest import READER, html_of, reply_to_customer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-# A desktop mail client's engine: headless Chromium's own agent reads as a scanner.
-READER = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
-
-
-@pytest.fixture
-def sales(smtp_server):
-    from postroom.testing.factories import MailboxFactory
-
-    return MailboxFactory(
-        address="sales@acme.test",
-        name="Sales",
-        imap_host="",
-        smtp_host=smtp_server.host,
-        smtp_port=smtp_server.port,
-        smtp_security="none",
-    )
-
-
-@pytest.fixture
-def alice(sales):
-    from postroom.accounts.roles import do_give_default_roles
-    from postroom.mailboxes.actions import do_grant_mailbox
-    from postroom.mailboxes.models import MailboxGrant
-    from postroom.testing.factories import UserFactory
-
-    user = UserFactory(username="alice", first_name="Alice", email="alice@acme.test")
-    do_grant_mailbox(sales, user, MailboxGrant.Level.REPLY)
-    do_give_default_roles(user)
-    return user
 
 
 def test_the_recipient_opens_and_clicks_and_the_sender_sees_read(

@@ -6,14 +6,16 @@ import re
 import pytest
 from django.core.cache import cache
 
-from postroom.accounts.roles import do_give_default_roles
-from postroom.mailboxes.actions import do_grant_mailbox
-from postroom.mailboxes.models import MailboxGrant
 from postroom.outbound.actions import Composition, do_send_email
 from postroom.outbound.tests.conftest import receive, run_jobs
-from postroom.testing.factories import MailboxFactory, UserFactory
 
 THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0"
+# A desktop mail client's engine, as the browser tests' recipient: headless Chromium's
+# own agent reads as a scanner (a prefetch).
+READER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 GMAIL_PROXY = (
     "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 )
@@ -29,27 +31,6 @@ OFFER_HTML = (
 def no_undo_window(settings):
     settings.POSTROOM = {**settings.POSTROOM, "UNDO_SEND_SECONDS": 0}
     cache.clear()  # the per-IP counters
-
-
-@pytest.fixture
-def sales(smtp_server):
-    """A mailbox fed by the ingress (no IMAP), sending through the SMTP sink."""
-    return MailboxFactory(
-        address="sales@acme.test",
-        name="Sales",
-        imap_host="",
-        smtp_host=smtp_server.host,
-        smtp_port=smtp_server.port,
-        smtp_security="none",
-    )
-
-
-@pytest.fixture
-def alice(sales):
-    user = UserFactory(username="alice", first_name="Alice", email="alice@acme.test")
-    do_grant_mailbox(sales, user, MailboxGrant.Level.REPLY)
-    do_give_default_roles(user)  # a Manager: reads their own CRM items
-    return user
 
 
 def send_offer(sales, alice, *, to=("anna@customer.test",), cc=(), **options):
