@@ -392,7 +392,11 @@ def mail_threaded(message_ids: list[int], mailbox) -> int:
         )
     )
     is_ours = _organisation_addresses()
-    conversations = Conversation.objects.select_related("mailbox").in_bulk(list(by_conversation))
+    conversations = Conversation.objects.in_bulk(list(by_conversation))
+    for conversation in conversations.values():
+        # All of this mailbox (the links were chosen by it): one instance shared, not a
+        # Mailbox built from a join for each of a first sync's 10,000 conversations.
+        conversation.mailbox = mailbox
     changed, reopened, answered = [], 0, {}
     for conversation_id, emails in by_conversation.items():
         conversation = conversations[conversation_id]
