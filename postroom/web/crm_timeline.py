@@ -10,19 +10,23 @@ mailbox holding it; otherwise its subject and direction alone.
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
+from django.db.models.functions import Substr
 
 from postroom.crm import items as item_kinds
 from postroom.crm.access import items_for, readable_message_ids
 from postroom.crm.models import Company, Contact, Deal, SmartItem, TimelineEntry
 from postroom.lib.text import preview
 from postroom.mail.bounds import visible_text
-from postroom.mail.models import ConversationMessage
+from postroom.mail.models import ConversationMessage, Message
 from postroom.mail.workflow import reply_waits
 from postroom.mailboxes.access import mailboxes_for
 from postroom.tracking.display import read_states
+
+from .links import url_maker
 
 # The page shows the newest entries; an item with years of mail stays fast.
 TIMELINE_LIMIT = 200
@@ -31,6 +35,14 @@ SNIPPET_LINES = 8  # an email's start as written: its lines, not one run-on line
 # How much of an HTML-only email is read for its snippet: past a long head or style
 # block, yet bounded, so that a timeline of 200 large emails stays cheap.
 SNIPPET_HTML_CHARS = 64_000
+# What the timeline shows of an email and of a person (crm/item_detail.html); their other
+# columns are not read: 200 emails' whole bodies, addresses and times were most of the
+# query's bytes and of the objects' making. An email's body is read only as far as its
+# snippet needs (_shown). A field the template starts to show must be added here, else
+# each row reads it with a query of its own (test_crm_timeline_queries.py counts them).
+MESSAGE_SHOWN = ("id", "from_name", "from_address")
+PERSON_SHOWN = ("id", "username", "first_name", "last_name", "is_active")
+PEOPLE = ("activity__responsible", "author", "task__responsible")
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,7 @@ class TimelineRow:
     email_readable: bool = False
     snippet: str = ""
     conversation_id: int | None = None
+    conversation_url: str = ""
     # An outgoing email's reply history: how long the customer had waited for it.
     waited_seconds: int | None = None
     # An outgoing tracked email's "Read" state (postroom.tracking.display.ReadState).
@@ -83,13 +96,33 @@ def _same_event(one: TimelineEntry, other: TimelineEntry) -> bool:
     )
 
 
-def _start_of_body(message) -> str:
+def _unshown(model, shown: tuple[str, ...], path: str) -> list[str]:
+    return [f"{path}__{f.name}" for f in model._meta.concrete_fields if f.name not in shown]
+
+
+def _shown(entries):
+    """The entries with the columns the page shows, and the start of their email's text
+    part (`text_start`) or, for an email without one, of its HTML part (`html_start`),
+    cut in the database: a snippet needs the body's start, not all of a long body's words."""
+    text = "activity__message__text_body"
+    unshown = _unshown(Message, MESSAGE_SHOWN, "activity__message")
+    for path in PEOPLE:
+        unshown += _unshown(get_user_model(), PERSON_SHOWN, path)
+    return entries.defer(*unshown).annotate(
+        text_start=Substr(text, 1, SNIPPET_CHARS * 4),
+        html_start=Case(
+            When(**{text: ""}, then=Substr("activity__message__html_body", 1, SNIPPET_HTML_CHARS)),
+            default=Value(""),
+        ),
+    )
+
+
+def _start_of_body(entry: TimelineEntry) -> str:
     """The start of an email's text, its lines kept: the text part, else the visible
     text of the HTML part (an HTML-only email had an empty snippet)."""
-    if message.text_body:
-        # A snippet needs the body's start, not all of a long body's words.
-        return message.text_body[: SNIPPET_CHARS * 4]
-    return visible_text(message.html_body[:SNIPPET_HTML_CHARS])
+    if entry.text_start:
+        return entry.text_start
+    return visible_text(entry.html_start or "")
 
 
 def timeline_for(user, item: models.Model) -> list[TimelineRow]:
@@ -104,9 +137,11 @@ def timeline_for(user, item: models.Model) -> list[TimelineRow]:
         ids = [key[1] for key in by_key if key[0] == content_type_id]
         where |= Q(content_type_id=content_type_id, object_id__in=ids)
     entries = list(
-        TimelineEntry.objects.filter(where)
-        .select_related("activity__message", "activity__responsible", "author", "task__responsible")
-        .order_by("-occurred_at", "-pk")[:TIMELINE_LIMIT]
+        _shown(
+            TimelineEntry.objects.filter(where).select_related(
+                "activity__message", "activity__responsible", "author", "task__responsible"
+            )
+        ).order_by("-occurred_at", "-pk")[:TIMELINE_LIMIT]
     )
     # One email once: prefer the item's own entry over a related item's.
     own_activities = {
@@ -144,8 +179,13 @@ def timeline_for(user, item: models.Model) -> list[TimelineRow]:
             message_id__in=readable, mailbox__in=mailboxes_for(user)
         ).values_list("message_id", "conversation_id")
     )
-    waits = reply_waits(readable)
+    # Only a sent email has a reply wait (the page shows it on outgoing ones alone).
+    waits = reply_waits(
+        {e.activity.message_id for e in kept if e.activity and e.activity.direction == "out"}
+        & readable
+    )
     reads = read_states(readable)
+    conversation_url = url_maker("web:conversation")
     rows = []
     for entry in kept:
         on = {}
@@ -159,13 +199,15 @@ def timeline_for(user, item: models.Model) -> list[TimelineRow]:
                 }
         message = entry.activity.message if entry.activity else None
         if message is not None and message.pk in readable:
-            snippet = preview(_start_of_body(message), SNIPPET_CHARS, SNIPPET_LINES)
+            snippet = preview(_start_of_body(entry), SNIPPET_CHARS, SNIPPET_LINES)
+            conversation_id = conversations.get(message.pk)
             rows.append(
                 TimelineRow(
                     entry,
                     email_readable=True,
                     snippet=snippet,
-                    conversation_id=conversations.get(message.pk),
+                    conversation_id=conversation_id,
+                    conversation_url=conversation_url(conversation_id) if conversation_id else "",
                     waited_seconds=waits.get(message.pk),
                     read=reads.get(message.pk),
                     **on,

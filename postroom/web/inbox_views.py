@@ -37,6 +37,7 @@ from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.routing.autoreply import history_of as auto_reply_history
 
 from .access import get_conversation_for_user
+from .links import url_maker
 from .refusals import refused
 from .times import exact as exact_time
 
@@ -119,19 +120,12 @@ def _on_crm(listed: QuerySet, kind: str) -> QuerySet:
     )
 
 
-def _url_maker(name: str):
-    """A function of an id giving the URL `name` has for it, reversed once."""
-    placeholder = 987654321
-    prefix, _, suffix = reverse(name, args=[placeholder]).partition(str(placeholder))
-    return lambda pk: f"{prefix}{pk}{suffix}"
-
-
 def _rows(user, conversations: list[Conversation]) -> list[Row]:
     """Each conversation with its newest email's first words and sender, and the CRM
     items (those the user may read) its emails are on: three queries for the page."""
     # Formatted here, not by template tags: 50 rows of {% url %} and date filters were
     # half of the page's time.
-    show, reply = _url_maker("web:conversation"), _url_maker("web:reply")
+    show, reply = url_maker("web:conversation"), url_maker("web:reply")
     rows = {}
     for c in conversations:
         since = timezone.localtime(c.waiting_since or c.last_message_at)
