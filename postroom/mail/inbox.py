@@ -26,6 +26,7 @@ from django.db import connection
 from django.db.models import ExpressionWrapper, F, IntegerField, Q, QuerySet
 from django.utils import timezone
 
+from postroom.lib.id_lists import AmongIds
 from postroom.mailboxes.access import mailboxes_for
 
 from .models import Conversation
@@ -104,11 +105,10 @@ def _base(mailbox_ids: list[int], filters: Filters, *, listing: bool) -> QuerySe
         # (covering: it holds the mailbox too) and stops at COUNT_CAP. "mailbox_id + 0"
         # keeps SQLite's planner off the mailbox-first index of the mailbox page, which
         # would find the rows at once, then sort them or read every row to count.
-        conversations = conversations.alias(
-            in_mailbox=ExpressionWrapper(F("mailbox_id") + 0, output_field=IntegerField())
-        ).filter(in_mailbox__in=ids)
+        in_mailbox = ExpressionWrapper(F("mailbox_id") + 0, output_field=IntegerField())
+        conversations = conversations.filter(AmongIds(in_mailbox, ids))
     else:
-        conversations = conversations.filter(mailbox_id__in=ids)
+        conversations = conversations.filter(AmongIds(F("mailbox_id"), ids))
     if filters.responsible == NOBODY:
         conversations = conversations.filter(responsible__isnull=True)
     elif filters.responsible is not None:

@@ -33,6 +33,10 @@ def has_mail_hidden(user) -> bool:
     """Whether shared mailboxes the user may not read hold conversations."""
     if not user.is_authenticated:
         return False
-    return Conversation.objects.filter(
-        mailbox__in=_hidden_shared(user), message_count__gt=0
-    ).exists()
+    # The mailboxes first: as one statement, PostgreSQL read every conversation to find
+    # none when the user reads every shared mailbox (an administrator's empty Mine list,
+    # 440 ms on a million messages).
+    hidden = list(_hidden_shared(user).values_list("pk", flat=True))
+    return bool(hidden) and (
+        Conversation.objects.filter(mailbox_id__in=hidden, message_count__gt=0).exists()
+    )
