@@ -39,7 +39,11 @@ class TrackingEvent(models.Model):
         OPEN = "open", "Opened"
         CLICK = "click", "Clicked"
 
-    email = models.ForeignKey(TrackedEmail, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: tracking_event_source starts with it and serves every lookup
+    # by email; one B-tree fewer to write per load (a WAL frame of ~5.7 on SQLite).
+    email = models.ForeignKey(
+        TrackedEmail, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     recipient = models.CharField(max_length=320)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     url = models.TextField(blank=True)  # the link's target, for clicks

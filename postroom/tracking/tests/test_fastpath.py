@@ -156,3 +156,18 @@ def test_the_access_log_leaves_out_the_tracking_endpoints():
                    "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "198.51.100.7"}  # fmt: skip
         log.access(Response(), Request(), environ, timedelta(milliseconds=1))
     assert len(lines) == 1 and "/inbox/" in lines[0] and "198.51.100.7" in lines[0]
+
+
+def test_an_event_writes_one_index_per_lookup_not_a_second_by_email():
+    """The foreign key has no index of its own: tracking_event_source starts with the
+    email and serves its lookups (the repeat check, the conversation's counts, the
+    cascade), so a load writes the table and two indexes, not three."""
+    table = TrackingEvent._meta.db_table
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, table)
+    by_email = {
+        name: info["columns"]
+        for name, info in found.items()
+        if info["index"] and not info["primary_key"] and info["columns"][0] == "email_id"
+    }
+    assert by_email == {"tracking_event_source": ["email_id", "source", "at"]}
