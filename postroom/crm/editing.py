@@ -179,14 +179,15 @@ def company_by_domain(emails: Iterable[str]) -> tuple[Company, str] | None:
     return None
 
 
-def company_offer(contact: Contact) -> tuple[Company, str] | None:
+def company_offer(contact: Contact, emails: list[str] | None = None) -> tuple[Company, str] | None:
     """The company a contact without one could join by its addresses' domain: offered on
-    its page when the organisation's option does not join it by itself."""
+    its page when the organisation's option does not join it by itself. `emails`: its
+    addresses, primary first, when the caller has read them already."""
     if contact.company_id is not None:
         return None
-    return company_by_domain(
-        contact.emails.order_by("-is_primary", "pk").values_list("email", flat=True)
-    )
+    if emails is None:
+        emails = contact.emails.order_by("-is_primary", "pk").values_list("email", flat=True)
+    return company_by_domain(emails)
 
 
 def _join_by_domain(contact: Contact, emails: Iterable[str], acting_user) -> None:

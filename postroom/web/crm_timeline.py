@@ -66,7 +66,9 @@ SAME_EVENT = timedelta(seconds=5)
 CONVERTED = "Converted from the lead"
 
 
-def _related_items(user, item: models.Model) -> list[models.Model]:
+def related_items(user, item: models.Model) -> list[models.Model]:
+    """The deals and smart items of a contact or a company the user may read (200 of
+    each, newest first): their entries are on its timeline, and its page lists them."""
     if isinstance(item, Contact):
         related = [items_for(user, Deal).filter(contact=item)]
         related.append(items_for(user, SmartItem).filter(contact=item))
@@ -125,9 +127,12 @@ def _start_of_body(entry: TimelineEntry) -> str:
     return visible_text(entry.html_start or "")
 
 
-def timeline_for(user, item: models.Model) -> list[TimelineRow]:
+def timeline_for(
+    user, item: models.Model, related: list[models.Model] | None = None
+) -> list[TimelineRow]:
+    """`related`: related_items(user, item), when the page has read them already."""
     own_type = ContentType.objects.get_for_model(item)
-    related = _related_items(user, item)
+    related = related_items(user, item) if related is None else related
     where = Q(content_type=own_type, object_id=item.pk)
     by_key: dict[tuple[int, int], models.Model] = {}
     for other in related:

@@ -47,7 +47,7 @@ from postroom.crm.models import (
 )
 from postroom.crm.text_search import text_filter
 
-from .crm_timeline import timeline_for
+from .crm_timeline import related_items, timeline_for
 from .forms_crm import (
     CommentForm,
     CompanyForm,
@@ -369,6 +369,10 @@ def _readable(user, obj):
     return items_for(user, type(obj)).filter(pk=obj.pk).first()
 
 
+def _of_kind(items: list, model) -> list:
+    return [i for i in items if isinstance(i, model)]
+
+
 def _links(items) -> str:
     items = list(items)
     if not items:
@@ -391,7 +395,9 @@ def _mailto(addresses) -> str:
     return links or "—"
 
 
-def _detail(request, item, *, facts, related, edit_url, extra=None) -> HttpResponse:
+def _detail(
+    request, item, *, facts, related, edit_url, extra=None, timeline_related=None
+) -> HttpResponse:
     user = request.user
     editable = can_edit(user, item)
     context = {
@@ -402,7 +408,7 @@ def _detail(request, item, *, facts, related, edit_url, extra=None) -> HttpRespo
         "title": item_kinds.title_of(item),
         "facts": facts,
         "related": related,
-        "timeline": timeline_for(user, item),
+        "timeline": timeline_for(user, item, timeline_related),
         "can_edit": editable,
         "can_delete": can_delete(user, item),
         "edit_url": edit_url,
@@ -461,10 +467,13 @@ def contact_detail(request, contact_id: int):
         ("Responsible", _who(contact.responsible)),
         ("Source", contact.source_mailbox.address if contact.source_mailbox else "—"),
     ]
+    # Read once for the side lists and the timeline (their entries are on it).
+    deals_and_smart = related_items(user, contact)
     related = [
-        ("Deals", _links(items_for(user, Deal).filter(contact=contact)[:50])),
-        ("Smart items", _links(items_for(user, SmartItem).filter(contact=contact)[:50])),
+        ("Deals", _links(_of_kind(deals_and_smart, Deal)[:50])),
+        ("Smart items", _links(_of_kind(deals_and_smart, SmartItem)[:50])),
     ]
+    addresses = [e.email for e in emails]
     return _detail(
         request,
         contact,
@@ -474,8 +483,11 @@ def contact_detail(request, contact_id: int):
         extra={
             "new_deal_query": f"contact={contact.pk}",
             # The company of its mail domain, when it has none (issue 19, point 13).
-            "company_offer": editing.company_offer(contact) if can_edit(user, contact) else None,
+            "company_offer": (
+                editing.company_offer(contact, addresses) if can_edit(user, contact) else None
+            ),
         },
+        timeline_related=deals_and_smart,
     )
 
 
@@ -489,10 +501,11 @@ def company_detail(request, company_id: int):
         ("Domains", ", ".join(d.domain for d in company.domains.all()) or "—"),
         ("Responsible", _who(company.responsible)),
     ]
+    deals_and_smart = related_items(user, company)
     related = [
         ("Contacts", _links(items_for(user, Contact).filter(company=company)[:50])),
-        ("Deals", _links(items_for(user, Deal).filter(company=company)[:50])),
-        ("Smart items", _links(items_for(user, SmartItem).filter(company=company)[:50])),
+        ("Deals", _links(_of_kind(deals_and_smart, Deal)[:50])),
+        ("Smart items", _links(_of_kind(deals_and_smart, SmartItem)[:50])),
     ]
     return _detail(
         request,
@@ -501,6 +514,7 @@ def company_detail(request, company_id: int):
         related=related,
         edit_url="web:company_edit",
         extra={"new_deal_query": f"company={company.pk}"},
+        timeline_related=deals_and_smart,
     )
 
 
