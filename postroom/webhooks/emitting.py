@@ -7,6 +7,7 @@ table, read at most every SUBSCRIBERS_TTL seconds and cleared at once when this 
 saves a subscription. With no subscription, emit() is a dictionary lookup.
 """
 
+import contextlib
 import json
 import logging
 import time
@@ -14,7 +15,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from .conf import config
@@ -45,8 +46,12 @@ def forget_subscribers(*args, **kwargs) -> None:
 def _load(now: float) -> tuple[float, dict[str, tuple[int, ...]]]:
     global _table
     wanted: dict[str, list[int]] = {}
+    # Inside the caller's transaction, a savepoint: a failure leaves it usable. Outside
+    # one, a plain read: a transaction of its own would take SQLite's write lock (every
+    # Postroom transaction begins IMMEDIATE) and hold up the tracking endpoints' writes.
+    reading = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
     try:
-        with transaction.atomic():  # a savepoint: a failure leaves the caller's transaction usable
+        with reading:
             rows = list(Subscription.objects.filter(is_active=True).values_list("pk", "events"))
     except DatabaseError:
         logger.exception("reading the webhook subscriptions failed; no events emitted for now")

@@ -4,7 +4,7 @@ written in that function's transaction, and emitting costs nothing without a sub
 import json
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django_tasks_db.models import DBTaskResult
 
 from postroom import webhooks
@@ -24,7 +24,7 @@ from postroom.testing.factories import (
 )
 from postroom.testing.mail import ingested, make_email
 from postroom.webhooks.actions import do_create_subscription, do_set_active
-from postroom.webhooks.emitting import subscribers
+from postroom.webhooks.emitting import forget_subscribers, subscribers
 from postroom.webhooks.events import EVENTS
 from postroom.webhooks.models import Delivery
 
@@ -236,3 +236,19 @@ def test_a_real_open_and_click_are_email_opened_and_email_clicked(admin, smtp_se
     [clicked] = _sent("email.clicked")
     assert clicked["data"]["url"] == "https://shop.test/offer?id=7&lang=en"
     assert len(_sent("email.opened")) == 1  # the same open, within the repeat window
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reading_the_subscriptions_outside_a_transaction_begins_none():
+    """A transaction would take SQLite's write lock (BEGIN IMMEDIATE) every few seconds
+    in each web worker, and hold up the tracking endpoints' writes."""
+    forget_subscribers()
+    in_a_transaction = []
+
+    def note(execute, sql, params, many, context):
+        in_a_transaction.append(context["connection"].in_atomic_block)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(note):
+        subscribers("lead.created")
+    assert in_a_transaction == [False]
