@@ -7,6 +7,8 @@ from django_tasks import DEFAULT_TASK_QUEUE_NAME
 from django_tasks_db.management.commands.db_worker import Command as DbWorkerCommand
 from django_tasks_db.management.commands.db_worker import Worker
 
+from postroom.lib.sqlite_wal import wal_kept_open
+
 from .wakeup import Bell
 
 
@@ -43,7 +45,10 @@ def run_embedded(worker_id: str, poll: float) -> None:
     worker = _worker(partial(WakingWorker, bell), worker_id, poll=poll, batch=False)
     worker.configure_signals()
     try:
-        worker.run()
+        # The runner closes its connection after every job: on SQLite the last one to
+        # close would checkpoint and fsync the whole WAL, once per job.
+        with wal_kept_open():
+            worker.run()
     finally:
         bell.close()
 
