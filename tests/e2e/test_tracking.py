@@ -7,7 +7,7 @@ import pytest
 
 from postroom.testing.web import logged_in
 from postroom.tracking.models import TrackingEvent
-from postroom.tracking.tests.conftest import READER, html_of, reply_to_customer
+from postroom.tracking.tests.conftest import open_and_follow_the_offer, reply_to_customer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -32,21 +32,9 @@ def test_the_recipient_opens_and_clicks_and_the_sender_sees_read(
     _, conversation = reply_to_customer(sales, alice)
     [mail] = smtp_server.wait_for(1)
 
-    context = browser.new_context(user_agent=READER)
-    reader = context.new_page()
-    # The linked shop is not on the network: Chromium is answered its page here.
-    reader.route(
-        "https://shop.test/**",
-        lambda route: route.fulfill(status=200, content_type="text/html", body="<h1>Offer</h1>"),
-    )
-    with reader.expect_response(lambda r: "/t/o/" in r.url) as loaded:
-        reader.set_content(html_of(mail))
-    assert loaded.value.status == 200
-    assert not context.cookies()  # the endpoints set none
-    reader.get_by_role("link", name="offer").click()
-    reader.wait_for_url("https://shop.test/offer?id=7&lang=en")
-    assert reader.locator("h1").inner_text() == "Offer"
-    context.close()
+    cookies, landed_on = open_and_follow_the_offer(browser, mail)
+    assert not cookies  # the endpoints set none
+    assert landed_on == "Offer"
 
     events = list(TrackingEvent.objects.values_list("kind", "is_prefetch", "client"))
     assert sorted(events) == [("click", False, "browser"), ("open", False, "browser")]

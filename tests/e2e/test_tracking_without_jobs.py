@@ -12,7 +12,7 @@ from postroom.outbound.models import OutboxMessage
 from postroom.outbound.tests.conftest import run_jobs
 from postroom.testing.web import log_in
 from postroom.tracking.models import TrackingEvent
-from postroom.tracking.tests.conftest import READER, html_of, reply_to_customer
+from postroom.tracking.tests.conftest import open_and_follow_the_offer, reply_to_customer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -45,18 +45,7 @@ def test_opens_and_clicks_are_recorded_and_shown_while_the_job_queue_is_down(
     assert _read_mark(page) == "Not read yet"
 
     # The customer's mail client shows the email and she follows its link.
-    context = browser.new_context(user_agent=READER)
-    reader = context.new_page()
-    reader.route(
-        "https://shop.test/**",
-        lambda route: route.fulfill(status=200, content_type="text/html", body="<h1>Offer</h1>"),
-    )
-    with reader.expect_response(lambda r: "/t/o/" in r.url) as loaded:
-        reader.set_content(html_of(mail))
-    assert loaded.value.status == 200
-    reader.get_by_role("link", name="offer").click()
-    reader.wait_for_url("https://shop.test/offer?id=7&lang=en")
-    context.close()
+    open_and_follow_the_offer(browser, mail)
 
     # Written in the requests themselves, and shown at once, the queue still down.
     assert sorted(TrackingEvent.objects.values_list("kind", flat=True)) == ["click", "open"]

@@ -70,6 +70,27 @@ def html_of(mail) -> str:
     return mail.message.get_body(("html",)).get_content()
 
 
+def open_and_follow_the_offer(browser, mail) -> tuple[list, str]:
+    """The recipient's mail client shows the email (its image loads) and she follows
+    its offer link, answered here: the shop is not on the network. Returns the cookies
+    the client got and the heading of the page she landed on."""
+    context = browser.new_context(user_agent=READER)
+    reader = context.new_page()
+    reader.route(
+        "https://shop.test/**",
+        lambda route: route.fulfill(status=200, content_type="text/html", body="<h1>Offer</h1>"),
+    )
+    with reader.expect_response(lambda r: "/t/o/" in r.url) as loaded:
+        reader.set_content(html_of(mail))
+    assert loaded.value.status == 200
+    cookies = context.cookies()
+    reader.get_by_role("link", name="offer").click()
+    reader.wait_for_url("https://shop.test/offer?id=7&lang=en")
+    heading = reader.locator("h1").inner_text()
+    context.close()
+    return cookies, heading
+
+
 def text_of(mail) -> str:
     return mail.message.get_body(("plain",)).get_content()
 
