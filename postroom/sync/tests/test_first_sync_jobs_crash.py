@@ -19,8 +19,13 @@ MESSAGES = 600
 
 
 def _indexed() -> int:
+    """Index rows of the emails there are: the search table is raw SQL, which the flush
+    between transactional tests leaves alone, so earlier tests' rows may still be in it."""
+    ident = "rowid" if connection.vendor == "sqlite" else "message_id"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {INDEX_TABLE}")  # noqa: S608
+        cursor.execute(
+            f"SELECT count(*) FROM {INDEX_TABLE} WHERE {ident} IN (SELECT id FROM mail_message)"  # noqa: S608
+        )
         return cursor.fetchone()[0]
 
 
