@@ -42,6 +42,15 @@ def _fresh_crm_settings():
     organisation.invalidate()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rules():
+    """Each test loads mailboxes' rules afresh: a rolled-back test's rules (and on
+    SQLite their reused ids) must not be taken for the next test's."""
+    from postroom.routing.rules import forget_loaded
+
+    forget_loaded()
+
+
 @pytest.fixture
 def live_env(settings) -> dict[str, str]:
     """Environment for a `postroom` subprocess that shares this test's database and data."""

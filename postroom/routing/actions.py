@@ -11,6 +11,7 @@ from django.db.models import Max
 from postroom.mailboxes.models import Mailbox
 
 from . import calendars
+from .changes import note_change
 from .models import Absence, BusinessHours, DistributionRule, RuleTurn
 from .rules import RuleError, check_rule
 
@@ -76,6 +77,7 @@ def do_move_rule(rule: DistributionRule, position: int) -> None:
         if item.position != number:
             DistributionRule.objects.filter(pk=item.pk).update(position=number)
         item.position = number
+    note_change()  # update() sends no signal
 
 
 def do_set_rule_enabled(rule: DistributionRule, enabled: bool) -> None:

@@ -7,4 +7,6 @@ class RoutingConfig(AppConfig):
 
     def ready(self) -> None:
         # The SLA clock follows the conversation workflow through its listeners.
-        from . import sla  # noqa: F401
+        from . import changes, sla  # noqa: F401
+
+        changes.connect()

@@ -282,3 +282,17 @@ class SlaClock(models.Model):
 
 # The auto-reply lives in a module of its own; imported here so that Django finds it.
 from .autoreply_models import AutoReply, AutoReplyLog  # noqa: E402, F401
+
+
+class RoutingChange(models.Model):
+    """One committed change to what routing reads (rules, their people, grants,
+    calendars, departments): a row each. Job runners keep each mailbox's loaded rules
+    while the number of rows stays the same (rules.RuleSet.load), so a change made in
+    the web process reaches the next email in every process, and an email costs one
+    count instead of reading the rules. Rows are only ever added: a count, unlike a
+    largest id, also moves when a transaction that took an earlier id commits later."""
+
+    at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"routing change {self.pk} at {self.at}"

@@ -15,6 +15,7 @@ first rule were the manager rule.
 
 import logging
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +28,7 @@ from postroom.mail.models import Conversation, Message
 from postroom.mail.workflow import people_for
 from postroom.mailboxes.models import Mailbox
 
-from . import roundrobin
+from . import changes, roundrobin
 from .models import Absence, DistributionRule
 
 logger = logging.getLogger(__name__)
@@ -156,28 +157,57 @@ class _Rule:
     queue: list = field(default_factory=list)  # active members, by id
 
 
+def _compile(mailbox: Mailbox, rules: list[DistributionRule]) -> tuple[_Rule, ...]:
+    """The rules ready to decide with: patterns compiled, queues read; a broken rule is
+    skipped with a warning."""
+    items = []
+    for index, rule in enumerate(rules, 1):
+        label = f"rule {index} “{rule}”" if rule.pk else f"“{rule}” (the mailbox's setting)"
+        try:
+            item = _Rule(rule, label, queue=_queue(rule) if rule.pk else [])
+            if rule.kind == DistributionRule.Kind.KEYWORD:
+                item.pattern = keyword_pattern(rule.keywords, rule.is_regex)
+                if not rule.is_regex:
+                    item.words = tuple(
+                        w.strip().lower() for w in rule.keywords.splitlines() if w.strip()
+                    )
+            elif rule.kind == DistributionRule.Kind.SENDER:
+                item.senders = frozenset(sender_set(rule.senders))
+        except RuleError as exc:  # saved before a check existed, or edited in the admin
+            logger.warning("mailbox %s: %s is broken and skipped: %s", mailbox, label, exc)
+            continue
+        items.append(item)
+    return tuple(items)
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    version: int
+    at: float
+    rules: tuple[_Rule, ...]
+    readers: set[int] | None
+
+
+# Each mailbox's loaded rules in this process (RuleSet.load). A change made without the
+# ORM's signals (SQL by hand) is seen after LOADED_SECONDS at the latest.
+LOADED_SECONDS = 60.0
+_loaded: dict[tuple, _Loaded] = {}
+
+
+def forget_loaded() -> None:
+    """Drop every mailbox's loaded rules (tests: a rolled-back transaction takes its
+    changes back, and with them the version the rules were loaded at)."""
+    _loaded.clear()
+
+
 class RuleSet:
     """A mailbox's rules, read once, for deciding a batch of emails."""
 
-    def __init__(self, mailbox: Mailbox, rules: list[DistributionRule]) -> None:
+    def __init__(
+        self, mailbox: Mailbox, rules: tuple[_Rule, ...], readers: set[int] | None = None
+    ) -> None:
         self.mailbox = mailbox
-        self.rules: list[_Rule] = []
-        for index, rule in enumerate(rules, 1):
-            label = f"rule {index} “{rule}”" if rule.pk else f"“{rule}” (the mailbox's setting)"
-            try:
-                item = _Rule(rule, label, queue=_queue(rule) if rule.pk else [])
-                if rule.kind == DistributionRule.Kind.KEYWORD:
-                    item.pattern = keyword_pattern(rule.keywords, rule.is_regex)
-                    if not rule.is_regex:
-                        item.words = tuple(
-                            w.strip().lower() for w in rule.keywords.splitlines() if w.strip()
-                        )
-                elif rule.kind == DistributionRule.Kind.SENDER:
-                    item.senders = frozenset(sender_set(rule.senders))
-            except RuleError as exc:  # saved before a check existed, or edited in the admin
-                logger.warning("mailbox %s: %s is broken and skipped: %s", mailbox, label, exc)
-                continue
-            self.rules.append(item)
+        self.rules = rules
         self.needs_body = any(
             r.pattern is not None and r.rule.match_in != DistributionRule.MatchIn.SUBJECT
             for r in self.rules
@@ -185,13 +215,21 @@ class RuleSet:
         self.needs_contact = any(r.rule.kind == DistributionRule.Kind.MANAGER for r in self.rules)
         self._away: set[int] | None = None
         self._loads: dict[int, int] | None = None
-        self._readers: set[int] | None = None
+        self._readers = readers
         # A batch's turns, held under their locks until its transaction ends (the
         # pipeline sets it and flushes it); None: each turn in its own statements.
         self.held: roundrobin.HeldTurns | None = None
 
     @classmethod
     def load(cls, mailbox: Mailbox) -> "RuleSet":
+        """The mailbox's rules, from this process's copy while nothing routing reads has
+        changed since it was read (changes.version()): reading them costs 10-17 ms of
+        ORM work, and a job runner decides every email of every mailbox."""
+        key = (mailbox.pk, mailbox.kind, mailbox.owner_id, mailbox.crm_route_to_manager)
+        current, now = changes.version(), time.monotonic()
+        hit = _loaded.get(key)
+        if hit is not None and hit.version == current and now - hit.at < LOADED_SECONDS:
+            return cls(mailbox, hit.rules, hit.readers)
         rules = list(
             DistributionRule.objects.filter(mailbox=mailbox, enabled=True)
             .order_by("position", "pk")
@@ -205,9 +243,10 @@ class RuleSet:
                 name="Route to the client's manager",
             )
             rules.insert(0, manager)
-        ruleset = cls(mailbox, rules)
+        ruleset = cls(mailbox, _compile(mailbox, rules))
         if ruleset.rules:
             ruleset.readers  # noqa: B018 - read now, with the rules, not by the first email
+        _loaded[key] = _Loaded(current, now, ruleset.rules, ruleset._readers)
         return ruleset
 
     # -- the default
