@@ -137,10 +137,10 @@ class SqliteStore:
             conn = sqlite3.connect(params["database"], uri=params.get("uri", False),
                                    timeout=timeout, isolation_level=None,  # autocommit
                                    check_same_thread=False)  # fmt: skip
-            # Django's pragmas (settings._database), but the automatic checkpoint.
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            # Django's pragmas (settings._database, read by get_connection_params), then
+            # no automatic checkpoint: this store checkpoints outside its write lock.
+            for command in filter(None, map(str.strip, connection.init_commands)):
+                conn.execute(command)
             conn.execute("PRAGMA wal_autocheckpoint=0")
             path = settings.DATA_DIR / "tracking-write.lock"
             self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
