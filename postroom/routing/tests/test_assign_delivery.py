@@ -11,11 +11,12 @@ from postroom.crm.models import Lead
 from postroom.mail.models import Conversation, ConversationEvent
 from postroom.mailboxes.actions import ConnectionSettings, do_add_mailbox, do_grant_mailbox
 from postroom.mailboxes.models import MailboxGrant
-from postroom.routing.actions import do_add_rule
+from postroom.routing.actions import do_add_rule, do_update_rule
 from postroom.sync.ingress import Ingress
 from postroom.sync.service import sync_mailbox
 from postroom.testing.factories import MailboxFactory, UserFactory
 from postroom.testing.mail import make_email
+from postroom.testing.processes import running, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120)]
 
@@ -81,3 +82,27 @@ def test_mail_synced_from_dovecot_goes_to_the_partner_account_manager(dovecot, m
     conversation = Conversation.objects.get(mailbox=mailbox)
     assert conversation.responsible == partner_manager
     assert Lead.objects.get().responsible == partner_manager
+
+
+def test_a_rule_changed_while_the_job_runner_runs_decides_its_next_email(live_env, tmp_path):
+    """The runner keeps the rules it read (routing.changes): a change made in another
+    process (here, the test's) must reach the next email all the same."""
+    mailbox = MailboxFactory(address="sales@acme.test", crm_rule="lead", owner=UserFactory())
+    senior, alice = colleagues(mailbox, "sam", "alice")
+    rule = do_add_rule(mailbox, kind="keyword", keywords="VIP", target_user=alice)
+
+    def responsible_for(subject: str):
+        conversation = Conversation.objects.filter(subject=subject).first()
+        return conversation and conversation.responsible
+
+    with (
+        running(["jobs"], live_env, tmp_path / "runner.log"),
+        Ingress(smtp_bind="127.0.0.1:0", max_message_size=1_000_000) as ingress,
+    ):
+        send(ingress, mailbox.address, [("vip@bigclient.test", "VIP: first order")])
+        wait_for(lambda: responsible_for("VIP: first order"), 60, "the first email's owner")
+        do_update_rule(rule, target_user=senior)
+        send(ingress, mailbox.address, [("vip@bigclient.test", "VIP: second order")])
+        wait_for(lambda: responsible_for("VIP: second order"), 60, "the second email's owner")
+    assert responsible_for("VIP: first order") == alice
+    assert responsible_for("VIP: second order") == senior
