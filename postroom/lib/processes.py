@@ -4,6 +4,10 @@ A pid alone is not an identity: the kernel hands it out again. With the start ti
 (field 22 of /proc/PID/stat, in clock ticks since boot) it is.
 """
 
+import contextlib
+import os
+import signal
+import time
 from pathlib import Path
 
 
@@ -44,3 +48,32 @@ def descendants(root: int) -> dict[int, str]:
                 found[pid] = start
                 frontier.append(pid)
     return found
+
+
+def wait_gone(pid: int, start: str | None, timeout: float) -> bool:
+    """Whether the process ended within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while is_running(pid, start):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def stop_tree(pid: int, start: str | None, timeout: float) -> None:
+    """SIGTERM a server's master and wait for it, SIGKILL it if it lingers, then SIGKILL
+    whatever of the processes below it is left (a master killed hard leaves them)."""
+    children = descendants(pid)
+    with contextlib.suppress(ProcessLookupError):
+        if is_running(pid, start):
+            os.kill(pid, signal.SIGTERM)
+    if not wait_gone(pid, start, timeout):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        wait_gone(pid, start, 5.0)
+    for child, child_start in children.items():
+        if is_running(child, child_start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+    for child, child_start in children.items():
+        wait_gone(child, child_start, 5.0)

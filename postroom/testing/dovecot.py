@@ -18,7 +18,6 @@ import pwd
 import re
 import secrets
 import shutil
-import signal
 import smtplib
 import socket
 import ssl
@@ -33,7 +32,7 @@ from types import TracebackType
 
 from imap_tools.imap_utf7 import utf7_encode
 
-from postroom.lib.processes import descendants, is_running, start_time
+from postroom.lib.processes import is_running, start_time, stop_tree
 from postroom.testing.tls import write_self_signed
 
 __all__ = ["Dovecot", "DovecotError", "free_port"]
@@ -522,20 +521,7 @@ service imap {{
         if pid is None:
             return
         try:
-            children = descendants(pid)
-            with contextlib.suppress(ProcessLookupError):
-                if is_running(pid, start):
-                    os.kill(pid, signal.SIGTERM)
-            if not _wait_gone(pid, start, timeout):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                _wait_gone(pid, start, 5.0)
-            for child_pid, child_start in children.items():
-                if is_running(child_pid, child_start):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(child_pid, signal.SIGKILL)
-            for child_pid, child_start in children.items():
-                _wait_gone(child_pid, child_start, 5.0)
+            stop_tree(pid, start, timeout)
         finally:
             self._pid = self._pid_start = None
             with _running_lock:
@@ -698,15 +684,6 @@ def _read_greeting(host: str, port: int, *, use_tls: bool = False) -> bytes:
 def _quote_mailbox(name: str) -> str:
     encoded = utf7_encode(name).decode("ascii")
     return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _wait_gone(pid: int, start: str | None, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while is_running(pid, start):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @atexit.register

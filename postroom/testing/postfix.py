@@ -24,7 +24,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from postroom.lib.processes import descendants, is_running, start_time
+from postroom.lib.processes import is_running, start_time, stop_tree
 
 __all__ = ["Delivery", "Postfix", "PostfixError", "installed"]
 
@@ -147,20 +146,7 @@ class Postfix:
         if pid is None:
             return
         try:
-            children = descendants(pid)
-            with contextlib.suppress(ProcessLookupError):
-                if is_running(pid, start):
-                    os.kill(pid, signal.SIGTERM)
-            if not _wait_gone(pid, start, timeout):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                _wait_gone(pid, start, 5.0)
-            for child, child_start in children.items():
-                if is_running(child, child_start):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(child, signal.SIGKILL)
-            for child, child_start in children.items():
-                _wait_gone(child, child_start, 5.0)
+            stop_tree(pid, start, timeout)
         finally:
             self._pid = self._pid_start = None
             with _running_lock:
@@ -453,15 +439,6 @@ def _make_traversable(path: Path) -> None:
         mode = part.stat().st_mode
         if not mode & 0o001:
             part.chmod(mode | 0o001)
-
-
-def _wait_gone(pid: int, start: str | None, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while is_running(pid, start):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 @atexit.register
