@@ -1,7 +1,8 @@
 """Who becomes responsible for an email: a mailbox's distribution rules, in order.
 
 `RuleSet.load(mailbox)` reads the mailbox's enabled rules with everything they name
-(users, queues, departments' members, calendars) once; `RuleSet.decide(message)` then
+(users, queues, departments' members, calendars) once, and each process keeps them
+until something they depend on changes (changes.py); `RuleSet.decide(message)` then
 costs no query for keyword, sender and business-hours rules, and one locked read and
 write of the turn for a round-robin. The first rule that matches and names someone
 available wins; a rule whose person is deactivated, whose department is empty or whose
