@@ -43,6 +43,11 @@ class AmongIds(Expression):
         if not self.ids:
             raise EmptyResultSet
         sql, params = compiler.compile(self.expression)
+        # One id: plain equality. PostgreSQL 15 reads an index under `= ANY(array)` in no
+        # order, so a one-mailbox inbox page of Closed walked the status index through
+        # 19,000 rows (21 ms) instead of the mailbox's own, newest first (1 ms).
+        if len(self.ids) == 1:
+            return f"{sql} = %s", (*params, self.ids[0])
         if connection.vendor == "postgresql":
             return f"{sql} = ANY(%s)", (*params, self.ids)
         return f"{sql} IN ({', '.join(['%s'] * len(self.ids))})", (*params, *self.ids)

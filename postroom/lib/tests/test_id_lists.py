@@ -24,3 +24,13 @@ def test_no_ids_keep_no_row_and_count_nothing():
     assert list(Mailbox.objects.filter(AmongIds(F("pk"), []))) == []
     assert Mailbox.objects.filter(AmongIds(F("pk"), [])).count() == 0
     assert Mailbox.objects.exclude(AmongIds(F("pk"), [])).count() == 1
+
+
+def test_one_id_is_plain_equality_so_an_index_is_read_in_its_order():
+    one = MailboxFactory(name="One")
+    MailboxFactory(name="Two")
+    among = Mailbox.objects.filter(AmongIds(F("pk"), [one.pk]))
+    sql = str(among.query).upper()
+    assert "= ANY(" not in sql and " IN (" not in sql
+    assert list(among) == [one]
+    assert [m.name for m in Mailbox.objects.exclude(AmongIds(F("pk"), [one.pk]))] == ["Two"]
