@@ -21,6 +21,8 @@ from postroom.crm.models import (
     Stage,
 )
 
+from .quick_select import QuickSelect
+
 # A select lists at most this many items: with 50,000 contacts a full list would be a
 # megabyte of HTML. Validation still accepts any item the user may read.
 SELECT_LIMIT = 300
@@ -253,7 +255,9 @@ class CommentForm(forms.Form):
 
 class TaskForm(forms.Form):
     title = forms.CharField(max_length=500)
-    responsible = forms.ModelChoiceField(queryset=_users(), required=False)
+    # QuickSelect: the people in one plain query, not a server-side cursor (every item
+    # page shows this form).
+    responsible = forms.ModelChoiceField(queryset=_users(), required=False, widget=QuickSelect)
     deadline = forms.DateTimeField(
         required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
     )

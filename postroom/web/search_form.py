@@ -13,6 +13,8 @@ from postroom.mailboxes.access import mailboxes_for
 from postroom.mailboxes.models import Folder, Mailbox
 from postroom.sync.ingress import INGRESS_FOLDER
 
+from .quick_select import QuickSelect
+
 # The user's own BCC tracker mailbox is offered to them alone (mailboxes_for never gives
 # anyone else's personal mailboxes), under a name that says what it holds.
 TRACKER_LABEL = "Your BCC tracker (mail you sent with it in BCC)"
@@ -37,9 +39,15 @@ class SearchForm(forms.Form):
         max_length=search.QUERY_CHARS,
         widget=forms.TextInput(attrs={"type": "search", "autofocus": True}),
     )
-    mailbox = _MailboxChoice(queryset=None, required=False, empty_label="All mailboxes")
+    # QuickSelect: a hundred mailboxes and their folders, in Python, not in templates.
+    mailbox = _MailboxChoice(
+        queryset=None, required=False, empty_label="All mailboxes", widget=QuickSelect
+    )
     folder = _FolderChoice(
-        queryset=None, required=False, empty_label="All folders but Spam and Trash"
+        queryset=None,
+        required=False,
+        empty_label="All folders but Spam and Trash",
+        widget=QuickSelect,
     )
     status = forms.ChoiceField(
         required=False,
@@ -51,7 +59,11 @@ class SearchForm(forms.Form):
         ],
     )
     responsible = forms.ModelChoiceField(
-        queryset=None, required=False, empty_label="Anyone", label="Responsible"
+        queryset=None,
+        required=False,
+        empty_label="Anyone",
+        label="Responsible",
+        widget=QuickSelect,
     )
     since = forms.DateField(
         required=False, label="Received from", widget=forms.DateInput(attrs={"type": "date"})
