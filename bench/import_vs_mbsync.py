@@ -137,6 +137,7 @@ def run(harness: Harness, table: Table) -> None:
     table.add("  rate", n / sync.seconds, "msg/s")
     _breakdown(table, steps, n)
     table.add("  CPU time of the import (user + system)", sync.cpu_seconds, "s")
+    table.add("  CPU time of its parsing processes", steps.get("workers_cpu", 0.0), "s")
     table.add("  peak RSS of the import", sync.max_rss_mb, "MB")
     table.note(
         f"{parsed:,} parsed, {quarantined} quarantined, {threaded:,} threaded into "

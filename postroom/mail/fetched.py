@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from postroom.mailboxes.models import Folder
 
-from . import rawstore
+from . import ahead, rawstore
 from .ingest import FetchedMessage, Prepared, fetch_error_marker, store_copies
 from .models import FetchedBatch
 from .parse import read_identity
@@ -65,6 +65,10 @@ def record_batch(batch_id: int) -> tuple[list[int], int] | None:
             return [], folder.mailbox_id
         prepared, staged = _read(batch)
         arrived = store_copies(folder, batch.uidvalidity, prepared, staged)
+    if len(arrived) == len(prepared.fetched):
+        # All new (a first sync): parsed in another process while the next batches are
+        # recorded, for the ingest job this queues (mail/ahead.py).
+        ahead.start(dict(zip(prepared.shas, (f.raw for f in prepared.fetched), strict=True)))
     return arrived, folder.mailbox_id
 
 

@@ -16,7 +16,7 @@ from django.db import DatabaseError, transaction
 from postroom import webhooks
 from postroom.mailboxes.models import Folder, Mailbox
 
-from . import rawstore
+from . import ahead, rawstore
 from .attachments import store_attachments
 from .bounds import STORED_BODY_CHARS, cut
 from .bulk import insert_ignoring_conflicts, insert_returning, select_in, update_rows
@@ -303,12 +303,24 @@ def ingest_messages(message_ids: Sequence[int], mailbox: Mailbox) -> list[Messag
     pending = [m for m in messages if m.status == Message.Status.RECEIVED]
     unreadable: dict[str, str] = {}
     raws = rawstore.get_many((m.raw_sha256 for m in pending), errors=unreadable)
+    # Parsed in the pool's processes (ahead, since the record job, or now beside this
+    # one) when the batch is big, with each body's indexed words.
+    outcomes = ahead.parse_all(raws)
     parts = {
-        m.pk: _parse_into(m, raws.get(m.raw_sha256), unreadable.get(m.raw_sha256)) for m in pending
+        m.pk: _parse_into(
+            m, raws.get(m.raw_sha256), unreadable.get(m.raw_sha256), outcomes.get(m.raw_sha256)
+        )
+        for m in pending
     }
     # The bodies' words are read before the write lock is taken: SQLite has one writer,
     # and the sync worker's lease heartbeat waits behind whoever holds it.
-    bodies = indexed_bodies(pending)
+    bodies = {
+        m.pk: words
+        for m in pending
+        if m.status == Message.Status.PARSED
+        and (words := getattr(outcomes.get(m.raw_sha256), "body_words", None)) is not None
+    }
+    bodies.update(indexed_bodies([m for m in pending if m.pk not in bodies]))
     try:
         with transaction.atomic():
             _write_parsed(pending, parts)
@@ -322,15 +334,24 @@ def ingest_messages(message_ids: Sequence[int], mailbox: Mailbox) -> list[Messag
 
 
 def _parse_into(
-    message: Message, raw: bytes | None, unreadable: str | None = None
+    message: Message,
+    raw: bytes | None,
+    unreadable: str | None = None,
+    outcome: ahead.Parsed | None = None,
 ) -> ParsedMessage | None:
-    """Set the parsed fields (or the quarantine) on `message`; what was parsed."""
+    """Set the parsed fields (or the quarantine) on `message`; what was parsed (here, or
+    the `outcome` of parse_message on the same bytes in a worker process)."""
     if raw is None:
         message.status = Message.Status.QUARANTINED
         message.error = unreadable or "the raw bytes are missing"
         return None
     try:
-        parsed = parse_message(raw)
+        if outcome is None:
+            parsed = parse_message(raw)
+        elif outcome.error is not None:
+            raise outcome.error  # as parse_message raised it, its traceback in a note
+        else:
+            parsed = outcome.parsed
     except ParseError as exc:
         message.status, message.error = Message.Status.QUARANTINED, str(exc)
         return None
@@ -342,7 +363,7 @@ def _parse_into(
     _apply(message, parsed)
     if not message.content_hash and not message.truncated_size:
         # Kept for the next email with this Message-ID: see store_copies.
-        message.content_hash = content_hash(raw)
+        message.content_hash = outcome.content_hash if outcome else content_hash(raw)
     return parsed
 
 
