@@ -8,7 +8,7 @@ from django.urls import reverse
 from postroom.mail.ingest import FetchedMessage, parse_stored, store_copy
 from postroom.mailboxes.actions import do_grant_mailbox
 from postroom.mailboxes.models import Folder, MailboxGrant
-from postroom.routing.actions import do_add_rule, do_save_calendar
+from postroom.routing.actions import do_add_rule, do_save_calendar, do_set_rule_enabled
 from postroom.routing.models import Absence, BusinessHours, DistributionRule, RuleTurn
 from postroom.testing.factories import MailboxFactory, UserFactory
 from postroom.testing.mail import make_email
@@ -130,13 +130,13 @@ def test_who_would_get_this_names_the_rule_and_why_without_assigning(mailbox, ma
     email = parse_stored(
         store_copy(folder, 1, FetchedMessage(uid=1, raw=make_email(subject="VIP order"))).message
     )
-    do_add_rule(mailbox, kind=Kind.KEYWORD, keywords="VIP", target_user=senior, name="VIPs")
+    vips = do_add_rule(mailbox, kind=Kind.KEYWORD, keywords="VIP", target_user=senior, name="VIPs")
     rr = do_add_rule(mailbox, kind=Kind.ROUND_ROBIN, queue_users=[manager, senior])
     client = logged_in(manager)
     page = client.get(rules_url(mailbox), {"message": email.pk}).content.decode()
     assert "by rule “VIPs”" in page and "“VIP” in the subject" in page
     # Picked from the recent ones, with the keyword rule disabled: the round-robin's turn.
-    DistributionRule.objects.filter(name="VIPs").update(enabled=False)
+    do_set_rule_enabled(vips, False)
     page = client.get(rules_url(mailbox), {"recent": email.pk}).content.decode()
     assert f"#{email.pk} anna@customer.test" in page  # offered in the list
     assert "round-robin → mia" in page
