@@ -40,6 +40,7 @@ from postroom.mailboxes.models import Mailbox, MailboxGrant
 from postroom.routing.autoreply import history_of as auto_reply_history
 
 from .access import get_conversation_for_user
+from .inbox_rows import people_options, rows_html
 from .links import url_maker
 from .refusals import refused
 from .times import exact as exact_time
@@ -235,6 +236,7 @@ def inbox(request):
     found = list(listed.only(*ROW_FIELDS)[start : start + PAGE_SIZE + 1])
     people = list(_people(ids).only(*PERSON_FIELDS))
     _attach(found, mailboxes, people)
+    rows = _rows(request.user, found[:PAGE_SIZE])
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -252,7 +254,10 @@ def inbox(request):
         "statuses": Conversation.Status.choices,
         "mailboxes": mailboxes,
         "people": people,
-        "rows": _rows(request.user, found[:PAGE_SIZE]),
+        "rows": rows,
+        "rows_html": rows_html(rows),
+        "responsible_options": people_options(people, chosen=filters.responsible),
+        "assign_options": people_options(people, chosen=request.user.pk),
         "page": number,
         "has_next": len(found) > PAGE_SIZE,
         "query": query.urlencode(),
