@@ -9,6 +9,7 @@ from django.db import connection
 from postroom.lib.sqlite_wal import wal_kept_open
 from postroom.mailboxes.models import Mailbox
 from postroom.testing.factories import MailboxFactory
+from postroom.testing.processes import wait_for
 
 
 @pytest.mark.django_db(transaction=True)
@@ -22,3 +23,21 @@ def test_closing_the_runners_connection_leaves_the_wal_to_sqlites_own_checkpoint
             # one was not the last.
             assert wal.exists() and wal.stat().st_size > 0
         assert Mailbox.objects.filter(address="wal@acme.test").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_checkpointer_copies_the_wal_into_the_database_while_the_writers_go_on():
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's WAL")
+    database = Path(connection.settings_dict["NAME"])
+    with wal_kept_open(checkpoint_every=0.01):
+        MailboxFactory(address="checkpointed@acme.test")
+        connection.close()
+        # 20 rows are far from wal_autocheckpoint's pages: only the thread's
+        # checkpoint puts the row in the database file itself, while the WAL is open.
+        wait_for(
+            lambda: b"checkpointed@acme.test" in database.read_bytes(),
+            30,
+            "the row copied from the WAL into the database file",
+        )
+        assert Mailbox.objects.filter(address="checkpointed@acme.test").exists()

@@ -37,7 +37,8 @@ class Command(BaseCommand):
         if not no_jobs:
             # Embedded: run the parse and CRM jobs this sync queued, so that what was
             # fetched is in the CRM when the command returns.
-            with wal_kept_open():
+            # The WAL checkpointed beside the jobs, not in their commits.
+            with wal_kept_open(checkpoint_every=0.2):
                 jobs.drain_embedded_queue()
             for mailbox in mailboxes:
                 if count := quarantined_in(mailbox).count():
