@@ -18,6 +18,7 @@ from django.utils.timezone import template_localtime
 
 from postroom.routing.sla import state_of
 
+from .quick_select import options_html
 from .templatetags.inbox import initials
 from .times import when_exact
 
@@ -86,9 +87,4 @@ def _due(due) -> str:
 def people_options(people, *, chosen) -> SafeString:
     """<option>s of people (by str(), as the template wrote {{ person }}), `chosen`
     (an id) selected."""
-    return mark_safe(  # noqa: S308 - escaped here
-        "".join(
-            f'<option value="{p.pk}"{" selected" if p.pk == chosen else ""}>{escape(str(p))}</option>'
-            for p in people
-        )
-    )
+    return options_html(((p.pk, str(p)) for p in people), {str(chosen)})

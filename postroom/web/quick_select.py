@@ -13,7 +13,7 @@ the whitespace between options; one value selected, no option groups.
 from django import forms
 from django.forms.models import ModelChoiceIterator
 from django.utils.html import conditional_escape, format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeString, mark_safe
 
 
 def _options(choices):
@@ -38,12 +38,20 @@ class QuickSelect(forms.Select):
             elif attr is not False:
                 parts.append(format_html(' {}="{}"', key, attr))
         parts.append(">")
-        for option_value, label in _options(self.choices):
-            text = "" if option_value is None else str(option_value)
-            selected = " selected" if text in chosen else ""
-            parts.append(
-                f'<option value="{conditional_escape(text)}"{selected}>'
-                f"{conditional_escape(label)}</option>"
-            )
+        parts.append(options_html(_options(self.choices), chosen))
         parts.append("</select>")
         return mark_safe("".join(parts))  # noqa: S308 - every part escaped above
+
+
+def options_html(choices, chosen: set[str]) -> SafeString:
+    """<option>s of (value, label) pairs as Django writes them, those whose value (as
+    text) is in `chosen` selected."""
+    parts = []
+    for value, label in choices:
+        text = "" if value is None else str(value)
+        selected = " selected" if text in chosen else ""
+        parts.append(
+            f'<option value="{conditional_escape(text)}"{selected}>'
+            f"{conditional_escape(label)}</option>"
+        )
+    return mark_safe("".join(parts))  # noqa: S308 - escaped above
