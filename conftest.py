@@ -32,22 +32,18 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_crm_settings():
-    """Each test starts without the organisation's cached CRM settings (internal
-    domains): a rolled-back test's settings must not leak into the next one."""
+def _fresh_process_caches():
+    """Each test starts without what a process keeps between requests and jobs: the
+    organisation's CRM settings (internal domains) and the mailboxes' loaded rules. A
+    rolled-back test's settings or rules (and on SQLite their reused ids) must not be
+    taken for the next test's."""
     from postroom.crm import organisation
-
-    organisation.invalidate()
-    yield
-    organisation.invalidate()
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rules():
-    """Each test loads mailboxes' rules afresh: a rolled-back test's rules (and on
-    SQLite their reused ids) must not be taken for the next test's."""
     from postroom.routing.rules import forget_loaded
 
+    organisation.invalidate()
+    forget_loaded()
+    yield
+    organisation.invalidate()
     forget_loaded()
 
 

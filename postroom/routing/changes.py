@@ -12,16 +12,12 @@ wait on each other. Why a count and not the largest id: on PostgreSQL a transact
 took id 5 can commit after one that took id 6; the count still moves when it does.
 """
 
-import logging
-
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from .models import RoutingChange
-
-logger = logging.getLogger(__name__)
 
 # A user's saves that change nothing routing reads: a login, a new password.
 _USER_FIELDS_IGNORED = frozenset({"last_login", "password"})
