@@ -12,6 +12,7 @@ from postroom.mail.ingest import FetchedMessage, _parse_into, ingest_messages, s
 from postroom.mail.models import Message
 from postroom.mail.parse import content_hash
 from postroom.mail.tests.test_corpora import CORPORA, _files
+from postroom.testing import hostile
 from postroom.testing.factories import MailboxFactory
 from postroom.testing.mail import make_email
 
@@ -95,3 +96,25 @@ def test_a_worker_killed_while_parsing_ahead_loses_nothing(pool):
 
     assert [m.status for m in messages] == [Message.Status.PARSED] * 80
     assert {m.subject for m in messages} == {f"Order {i}" for i in range(80)}
+
+
+@pytest.mark.django_db
+def test_the_hostile_corpus_parsed_ahead_is_stored_every_email_and_taken_from_the_worker(
+    pool, caplog
+):
+    mailbox = MailboxFactory()
+    raws = [build() for build in hostile.CORPUS.values()]
+    raws += [make_email(subject=f"Order {i}") for i in range(ahead.MIN_BATCH - len(raws))]
+    ahead.start({rawstore.sha256_of(raw): raw for raw in raws})
+    assert len(pool.waiting) == len(raws)
+    folder = mailbox.folders.get(name="INBOX")
+    ids = store_copies(folder, 7, [FetchedMessage(uid, raw) for uid, raw in enumerate(raws, 1)])
+
+    messages = ingest_messages(ids, mailbox)
+
+    assert pool.waiting == {}  # every result came back from the worker and was taken
+    assert not [r for r in caplog.records if r.name == "postroom.mail.ahead"]  # no fallback
+    assert len(messages) == len(raws)
+    assert {m.status for m in messages} <= {Message.Status.PARSED, Message.Status.QUARANTINED}
+    assert all(m.error for m in messages if m.status == Message.Status.QUARANTINED)
+    assert Message.objects.filter(pk__in=ids, status=Message.Status.RECEIVED).count() == 0
